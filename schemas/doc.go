@@ -1,0 +1,12 @@
+// Package schemas owns the Avro contracts between Sillage's stages: the raw
+// event, the enriched event, the segment membership transition and the failed
+// event. It holds every version of each schema (avro/*.vN.avsc), their Go
+// types with conversions to and from goavro's native form, and the Confluent
+// wire format (magic byte, 4-byte schema id, Avro binary).
+//
+// Guarantees: every version of a schema is backward compatible with the one
+// before it (checked by tests); decoding a record written with any known
+// version yields a fully populated Go value, missing fields taking their
+// defaults. Decoding fails with an error naming the problem (bad magic byte,
+// unknown schema id, truncated body), never with a panic.
+package schemas
