@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -53,7 +54,7 @@ func (r *EmbeddedRegistry) SchemaByID(_ context.Context, id int) (string, error)
 			return v.Schema, nil
 		}
 	}
-	return "", fmt.Errorf("schema id %d is not one of Sillage's", id)
+	return "", fmt.Errorf("schema id %d is not one of Sillage's: %w", id, ErrUnknownSchema)
 }
 
 // RemoteRegistry talks to a Confluent-compatible registry over HTTP
@@ -84,6 +85,10 @@ func (r *RemoteRegistry) Register(ctx context.Context, subject, schema string) (
 func (r *RemoteRegistry) SchemaByID(ctx context.Context, id int) (string, error) {
 	s, err := r.cl.SchemaByID(ctx, id)
 	if err != nil {
+		var re *sr.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+			return "", fmt.Errorf("%w: %w", ErrUnknownSchema, err)
+		}
 		return "", err
 	}
 	return s.Schema, nil

@@ -3,6 +3,7 @@ package schemas
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -134,4 +135,36 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = s.DecodeNative(context.Background(), data)
 	})
+}
+
+type flakyRegistry struct {
+	*EmbeddedRegistry
+	down bool
+}
+
+func (f *flakyRegistry) SchemaByID(ctx context.Context, id int) (string, error) {
+	if f.down {
+		return "", errors.New("connection refused")
+	}
+	return f.EmbeddedRegistry.SchemaByID(ctx, id)
+}
+
+func TestRegistryErrorsAreTyped(t *testing.T) {
+	reg := &flakyRegistry{EmbeddedRegistry: NewEmbeddedRegistry(testTopics), down: true}
+	// A serde that only writes membership, so raw's id must be looked up.
+	s, err := NewSerde(context.Background(), reg, map[Kind]string{KindMembership: testTopics[KindMembership]})
+	require.NoError(t, err)
+	writer, err := NewSerde(context.Background(), reg.EmbeddedRegistry, testTopics)
+	require.NoError(t, err)
+	raw := sampleRaw()
+	b, err := writer.Encode(KindRaw, &raw, nil)
+	require.NoError(t, err)
+	_, err = s.DecodeRaw(context.Background(), b)
+	require.ErrorIs(t, err, ErrRegistryUnavailable)
+	reg.down = false
+	got, err := s.DecodeRaw(context.Background(), b)
+	require.NoError(t, err, "an unavailable registry is not cached as a failure")
+	require.Equal(t, &raw, got)
+	_, err = s.DecodeRaw(context.Background(), []byte{0, 0, 0, 1, 0, 2})
+	require.ErrorIs(t, err, ErrUnknownSchema)
 }

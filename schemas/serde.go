@@ -24,6 +24,14 @@ type Nativer interface {
 	Native() map[string]any
 }
 
+// ErrUnknownSchema wraps decoding errors caused by a schema id the registry
+// does not know: the record is bad input.
+var ErrUnknownSchema = errors.New("unknown schema id")
+
+// ErrRegistryUnavailable wraps errors reaching the schema registry: the
+// record may be fine, retry later.
+var ErrRegistryUnavailable = errors.New("schema registry unavailable")
+
 // ErrNotAvro is returned for a value without the Confluent wire-format header.
 var ErrNotAvro = errors.New("not Confluent-framed Avro: missing magic byte 0 or shorter than 5 bytes")
 
@@ -159,7 +167,15 @@ func (s *Serde) codec(ctx context.Context, id int) (*goavro.Codec, error) {
 	}
 	text, err := s.reg.SchemaByID(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("looking up schema id %d: %w", id, err)
+		if errors.Is(err, ErrUnknownSchema) {
+			err = fmt.Errorf("looking up schema id %d: %w", id, err)
+			s.mu.Lock()
+			s.failed[id] = err
+			s.mu.Unlock()
+			return nil, err
+		}
+		// Not cached: the registry may come back.
+		return nil, fmt.Errorf("looking up schema id %d: %w: %w", id, ErrRegistryUnavailable, err)
 	}
 	c, err = goavro.NewCodec(text)
 	s.mu.Lock()

@@ -369,7 +369,11 @@ func (r *Runner) commitDurable(ctx context.Context, tasks map[TopicPartition]*ta
 	}
 	for t, ps := range offsets {
 		for p, eo := range ps {
-			tasks[TopicPartition{t, p}].committed = eo.Offset
+			ts := tasks[TopicPartition{t, p}]
+			ts.committed = eo.Offset
+			if c, ok := ts.task.(Committer); ok {
+				c.Committed(ctx, eo.Offset)
+			}
 		}
 	}
 	return nil

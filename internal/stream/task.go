@@ -39,6 +39,13 @@ type Durable interface {
 	Flush(ctx context.Context) error
 }
 
+// Committer is optionally implemented by Durable tasks that want to know
+// which offset the runner committed (e.g. to delete recovery metadata).
+type Committer interface {
+	// Committed is called after offset (exclusive) was committed.
+	Committed(ctx context.Context, offset int64)
+}
+
 // TaskFactory creates the task of one partition. stores holds the
 // partition's restored state stores by name (Config.Stores).
 type TaskFactory func(ctx context.Context, tp TopicPartition, stores map[string]*Store) (Task, error)

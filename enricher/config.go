@@ -1,0 +1,75 @@
+package enricher
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// Config configures the enricher.
+type Config struct {
+	// GeoIPPath is a MaxMind GeoIP2/GeoLite2 City or Country database
+	// (.mmdb). Empty: events get no location (said once at startup).
+	GeoIPPath string `yaml:"geoip_path"`
+	// ASNPath is an optional GeoLite2/GeoIP2 ASN database.
+	ASNPath string `yaml:"asn_path"`
+	// SessionTimeout is the inactivity, in event time, after which a
+	// visitor's next event starts a new session.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// FutureBound is how far past its receipt an event's corrected time may
+	// lie; beyond it the time is clamped to the receipt time and the event
+	// flagged TimeClamped. After clock-skew correction only bad clocks or
+	// forged timestamps get there, so the default (10 minutes) is tight:
+	// well under the session timeout, so one bad clock cannot stretch a
+	// session, and above the network and queueing delays between sentAt and
+	// receipt.
+	FutureBound time.Duration `yaml:"future_bound"`
+	// UACacheSize is how many distinct user agents keep their parse.
+	UACacheSize int `yaml:"ua_cache_size"`
+	// DedupWindow is how long (by receipt time) an event's (source,
+	// messageId) is remembered to drop retried copies.
+	DedupWindow time.Duration `yaml:"dedup_window"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		SessionTimeout: 30 * time.Minute,
+		FutureBound:    10 * time.Minute,
+		UACacheSize:    20_000,
+		DedupWindow:    24 * time.Hour,
+	}
+}
+
+// RegisterFlags binds the config to flags named enricher.*.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.GeoIPPath, "enricher.geoip-path", c.GeoIPPath, "MaxMind City or Country database (.mmdb); empty: no geolocation")
+	fs.StringVar(&c.ASNPath, "enricher.asn-path", c.ASNPath, "optional MaxMind ASN database (.mmdb)")
+	fs.DurationVar(&c.SessionTimeout, "enricher.session-timeout", c.SessionTimeout, "inactivity (event time) that ends a session")
+	fs.DurationVar(&c.FutureBound, "enricher.future-bound", c.FutureBound, "events whose corrected time is further than this past their receipt are clamped to it")
+	fs.IntVar(&c.UACacheSize, "enricher.ua-cache-size", c.UACacheSize, "distinct user agents whose parse is cached")
+	fs.DurationVar(&c.DedupWindow, "enricher.dedup-window", c.DedupWindow, "how long (source, messageId) pairs are remembered to drop retried copies")
+}
+
+// Validate reports every problem with the config, each naming its field.
+// Database files are checked by New, which opens them.
+func (c Config) Validate() error {
+	var errs []error
+	if c.SessionTimeout < time.Minute || c.SessionTimeout > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("enricher.session_timeout: %s, want between 1m and 24h", c.SessionTimeout))
+	}
+	if c.FutureBound < 0 {
+		errs = append(errs, fmt.Errorf("enricher.future_bound: %s, want zero or more", c.FutureBound))
+	}
+	if c.UACacheSize < 1 || c.UACacheSize > 10_000_000 {
+		errs = append(errs, fmt.Errorf("enricher.ua_cache_size: %d, want between 1 and 10000000", c.UACacheSize))
+	}
+	if c.DedupWindow < time.Minute || c.DedupWindow > 30*24*time.Hour {
+		errs = append(errs, fmt.Errorf("enricher.dedup_window: %s, want between 1m and 720h", c.DedupWindow))
+	}
+	if c.ASNPath != "" && c.ASNPath == c.GeoIPPath {
+		errs = append(errs, errors.New("enricher.asn_path: same file as geoip_path; an ASN database is a separate file"))
+	}
+	return errors.Join(errs...)
+}

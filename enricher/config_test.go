@@ -1,0 +1,46 @@
+package enricher
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	require.NoError(t, DefaultConfig().Validate())
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string
+	}{
+		{"zero session timeout", func(c *Config) { c.SessionTimeout = 0 }, "enricher.session_timeout: 0s"},
+		{"huge session timeout", func(c *Config) { c.SessionTimeout = 48 * time.Hour }, "enricher.session_timeout: 48h0m0s"},
+		{"negative future bound", func(c *Config) { c.FutureBound = -time.Second }, "enricher.future_bound: -1s"},
+		{"zero cache", func(c *Config) { c.UACacheSize = 0 }, "enricher.ua_cache_size: 0"},
+		{"same file twice", func(c *Config) { c.GeoIPPath, c.ASNPath = "a.mmdb", "a.mmdb" }, "enricher.asn_path: same file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.modify(&c)
+			require.ErrorContains(t, c.Validate(), tt.want)
+		})
+	}
+}
+
+func TestRegisterFlags(t *testing.T) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	require.NoError(t, fs.Parse([]string{
+		"-enricher.geoip-path=/db/city.mmdb", "-enricher.asn-path=/db/asn.mmdb",
+		"-enricher.session-timeout=45m", "-enricher.future-bound=1h", "-enricher.ua-cache-size=99",
+	}))
+	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", ASNPath: "/db/asn.mmdb", SessionTimeout: 45 * time.Minute,
+		FutureBound: time.Hour, UACacheSize: 99, DedupWindow: 24 * time.Hour}, c)
+}

@@ -1,0 +1,87 @@
+package enricher
+
+import (
+	"github.com/sillage/sillage/enricher/identity"
+	"github.com/sillage/sillage/schemas"
+)
+
+var eventTypes = map[string]bool{"track": true, "page": true, "screen": true, "identify": true, "group": true, "alias": true}
+
+// enrich turns raw into ev in three phases: checks, stateless enrichments
+// (time, consent, geo, user agent), then the partition's state (identity,
+// session), so that a rejected event leaves no trace in the state. New
+// enrichments (issue 4: dedup, bots, referrer, campaign) are added as steps
+// here, each a function or type of its own.
+func (t *task) enrich(raw *schemas.RawEvent, recordTime int64, ev *schemas.EnrichedEvent) *rejection {
+	if r := check(raw, recordTime); r != nil {
+		return r
+	}
+	e := t.e
+	ev.Raw = *raw
+	ev.EnrichedAt = e.clock().UnixMilli()
+
+	received := raw.ReceivedAt
+	if received <= 0 {
+		received = recordTime
+	}
+	et := correctTime(raw.Timestamp, raw.SentAt, received, e.cfg.FutureBound.Milliseconds())
+	ev.EventTime, ev.ClockSkewMs, ev.TimeClamped = et.at, et.skew, et.clamped
+	if et.clamped {
+		e.m.clamped.Inc()
+	}
+
+	// Consent before geo: the full IP of a visitor without analytics
+	// consent is never looked up nor kept.
+	addr, invalid := enforceIP(&ev.Raw)
+	if invalid {
+		e.m.invalidIP.Inc()
+	}
+	if addr.IsValid() {
+		if err := e.geo.Lookup(addr, &ev.Geo); err != nil {
+			e.m.geoErrors.Inc()
+		}
+	}
+
+	ev.UA = e.ua.Parse(raw.UserAgent)
+
+	if n := t.ids.Observe(raw); n > 0 {
+		e.m.linksWritten.Add(float64(n))
+	}
+	ev.ProfileID = t.ids.ProfileID(raw)
+
+	a, err := t.sessions.Assign(identity.VisitorID(raw), raw.EventID, ev.EventTime)
+	if err != nil {
+		e.m.stateCorrupt.Inc()
+		e.log.Warn("unreadable session state replaced", "partition", t.tp.Partition, "err", err)
+	}
+	ev.SessionID, ev.SessionIndex = a.ID, a.Index
+	if a.New {
+		e.m.sessionsStarted.Inc()
+	}
+	if a.Late {
+		e.m.lateEvents.Inc()
+	}
+	return nil
+}
+
+// check rejects what cannot be enriched.
+func check(raw *schemas.RawEvent, recordTime int64) *rejection {
+	switch {
+	case raw.EventID == "":
+		return reject(ReasonMissingEventID, "event has no messageId")
+	case !eventTypes[raw.Type]:
+		return reject(ReasonInvalidType, "type %q is not one of track, page, screen, identify, group, alias", truncate(raw.Type, 64))
+	case identity.VisitorID(raw) == "":
+		return reject(ReasonMissingID, "neither anonymousId (%q) nor userId (%q) is usable (empty or a placeholder)", truncate(raw.AnonymousID, 64), truncate(raw.UserID, 64))
+	case raw.ReceivedAt <= 0 && recordTime <= 0:
+		return reject(ReasonInvalidTime, "event has no receivedAt and its record no timestamp")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,128 @@
+package enricher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sillage/sillage/enricher/dedup"
+	"github.com/sillage/sillage/enricher/geo"
+	"github.com/sillage/sillage/enricher/identity"
+	"github.com/sillage/sillage/enricher/session"
+	"github.com/sillage/sillage/enricher/ua"
+	"github.com/sillage/sillage/internal/kafka"
+	"github.com/sillage/sillage/internal/stream"
+	"github.com/sillage/sillage/schemas"
+)
+
+// Name is the stage name: consumer group, transactional id and changelog
+// topics derive from it.
+const Name = "enricher"
+
+// The state stores each partition task needs (stream.Config.Stores).
+const (
+	StoreSessions   = "sessions"
+	StoreIdentities = "identities"
+	StoreDedup      = "dedup"
+)
+
+// Deps are what the enricher is given.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Serde decodes raw events and encodes enriched and failed ones; it must
+	// have the enriched and failed contracts registered.
+	Serde *schemas.Serde
+	// Topics names the raw (input), enriched and failed topics.
+	Topics kafka.Topics
+	// Clock stamps EnrichedAt and FailedAt; nil means time.Now.
+	Clock func() time.Time
+}
+
+// Enricher holds what every partition task shares: configuration, the
+// GeoIP databases, the user-agent parser and its cache, metrics. Its
+// NewTask is the stream.TaskFactory of the stage.
+type Enricher struct {
+	cfg    Config
+	log    *slog.Logger
+	serde  *schemas.Serde
+	topics kafka.Topics
+	clock  func() time.Time
+	geo    *geo.Locator
+	ua     *ua.Parser
+	m      *metrics
+}
+
+// New checks the config, opens the GeoIP databases (refusing broken or
+// wrong-type ones) and compiles the user-agent regexes.
+func New(cfg Config, deps Deps) (*Enricher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Serde == nil {
+		return nil, errors.New("enricher: Deps.Serde is required")
+	}
+	if deps.Topics.Raw == "" || deps.Topics.Enriched == "" || deps.Topics.Failed == "" {
+		return nil, errors.New("enricher: Deps.Topics needs the raw, enriched and failed topic names")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Registerer == nil {
+		deps.Registerer = prometheus.NewRegistry()
+	}
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
+	e := &Enricher{cfg: cfg, log: deps.Logger.With("stage", Name), serde: deps.Serde, topics: deps.Topics, clock: deps.Clock}
+	var err error
+	if e.m, err = newMetrics(deps.Registerer); err != nil {
+		return nil, err
+	}
+	if e.geo, err = geo.Open(cfg.GeoIPPath, cfg.ASNPath); err != nil {
+		return nil, fmt.Errorf("enricher.geoip_path/asn_path: %w", err)
+	}
+	if city, asn := e.geo.Describe(); city == "" && asn == "" {
+		e.log.Info("no GeoIP database configured (enricher.geoip-path): events get no location")
+	} else {
+		e.log.Info("GeoIP databases open", "city", city, "asn", asn)
+	}
+	if e.ua, err = ua.New(cfg.UACacheSize); err != nil {
+		return nil, errors.Join(fmt.Errorf("enricher: %w", err), e.geo.Close())
+	}
+	return e, nil
+}
+
+// StreamConfig is the runner configuration of the stage: the raw topic in,
+// the two stores, transactional mode.
+func (e *Enricher) StreamConfig(instanceID string) stream.Config {
+	return stream.Config{
+		Name:          Name,
+		Topics:        []string{e.topics.Raw},
+		Stores:        []string{StoreSessions, StoreIdentities, StoreDedup},
+		Transactional: true,
+		InstanceID:    instanceID,
+	}
+}
+
+// NewTask is the stage's stream.TaskFactory.
+func (e *Enricher) NewTask(_ context.Context, tp stream.TopicPartition, stores map[string]*stream.Store) (stream.Task, error) {
+	sessions, ids, seen := stores[StoreSessions], stores[StoreIdentities], stores[StoreDedup]
+	if sessions == nil || ids == nil || seen == nil {
+		return nil, fmt.Errorf("enricher task for %s/%d: stores %q, %q and %q are required (stream.Config.Stores)", tp.Topic, tp.Partition, StoreSessions, StoreIdentities, StoreDedup)
+	}
+	return &task{
+		e:        e,
+		tp:       tp,
+		ids:      identity.NewResolver(ids),
+		sessions: session.NewTracker(sessions, e.cfg.SessionTimeout),
+		dedup:    dedup.NewFilter(seen, e.cfg.DedupWindow),
+	}, nil
+}
+
+// Close releases the GeoIP databases. Call it after the runner stopped.
+func (e *Enricher) Close() error { return e.geo.Close() }

@@ -1,0 +1,58 @@
+package enricher
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	in, out         prometheus.Counter
+	failed          *prometheus.CounterVec
+	geoErrors       prometheus.Counter
+	invalidIP       prometheus.Counter
+	clamped         prometheus.Counter
+	sessionsStarted prometheus.Counter
+	lateEvents      prometheus.Counter
+	linksWritten    prometheus.Counter
+	stateCorrupt    prometheus.Counter
+	duplicates      prometheus.Counter
+	batchSeconds    prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "sillage_enricher_" + name, Help: help})
+	}
+	m := &metrics{
+		in:  counter("events_in_total", "Raw records read."),
+		out: counter("events_out_total", "Enriched events produced."),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sillage_enricher_events_failed_total",
+			Help: "Raw records routed to the failed topic, by reason.",
+		}, []string{"reason"}),
+		geoErrors:       counter("geo_lookup_errors_total", "GeoIP lookups that failed to decode; the event passed without geo."),
+		invalidIP:       counter("invalid_ip_total", "Events whose IP did not parse; no geo, and no IP kept without analytics consent."),
+		clamped:         counter("time_clamped_total", "Events whose corrected time was beyond the future bound and was clamped."),
+		sessionsStarted: counter("sessions_started_total", "Sessions started."),
+		lateEvents:      counter("late_events_total", "Events older than their visitor's current session by more than the session timeout."),
+		linksWritten:    counter("identity_links_total", "Anonymous id to user id links written."),
+		stateCorrupt:    counter("state_corrupt_total", "Unreadable session states replaced by a new session."),
+		duplicates:      counter("duplicates_total", "Retried copies of an already processed event, dropped."),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sillage_enricher_process_duration_seconds",
+			Help:    "Time spent enriching the records of one partition in one polled batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9), // 100µs .. 6.5s
+		}),
+	}
+	for _, r := range reasons {
+		m.failed.WithLabelValues(r)
+	}
+	for _, c := range []prometheus.Collector{m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
+		m.sessionsStarted, m.lateEvents, m.linksWritten, m.stateCorrupt, m.duplicates, m.batchSeconds} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering enricher metrics: %w", err)
+		}
+	}
+	return m, nil
+}

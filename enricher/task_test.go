@@ -1,0 +1,246 @@
+package enricher
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sillage/sillage/schemas"
+)
+
+func geoConfig(tb testing.TB) Config {
+	c := DefaultConfig()
+	c.GeoIPPath = cityDB(tb)
+	return c
+}
+
+func TestProcessEnrichesAnEvent(t *testing.T) {
+	h := newHarness(t, geoConfig(t))
+	p := h.newPartition(t, nil)
+
+	at := fixedNow.Add(-time.Minute)
+	raw := baseEvent("m-1", "anon-1", at)
+	raw.SentAt = raw.Timestamp + 3600_000 // device clock one hour ahead…
+	raw.Timestamp += 3600_000 - 500       // …and the event was created 500 ms before sending
+	rec, ev := p.enriched(t, raw)
+
+	require.Equal(t, "anon-1", string(rec.Key), "keyed by profile id")
+	require.Equal(t, "anon-1", ev.ProfileID)
+	require.Equal(t, at.UnixMilli()-500, ev.EventTime, "clock skew removed")
+	require.Equal(t, int64(3600_000), ev.ClockSkewMs)
+	require.False(t, ev.TimeClamped)
+	require.Equal(t, "GB", ev.Geo.CountryCode)
+	require.Equal(t, "London", ev.Geo.City)
+	require.Equal(t, "81.2.69.160", ev.Raw.IP, "kept whole with analytics consent")
+	require.Equal(t, "Chrome", ev.UA.Browser)
+	require.Equal(t, "Windows", ev.UA.OS)
+	require.Len(t, ev.SessionID, 32)
+	require.Equal(t, int32(1), ev.SessionIndex)
+	require.Equal(t, fixedNow.UnixMilli(), ev.EnrichedAt)
+	require.Equal(t, "m-1", ev.Raw.EventID)
+	require.Equal(t, "https://shop.example/", ev.Raw.PageURL)
+
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_events_in_total"))
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_events_out_total"))
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_sessions_started_total"))
+}
+
+func TestConsentTruncatesIPBeforeGeo(t *testing.T) {
+	h := newHarness(t, geoConfig(t))
+	p := h.newPartition(t, nil)
+	raw := baseEvent("m-1", "anon-1", fixedNow)
+	raw.Consent = schemas.NecessaryOnly()
+	_, ev := p.enriched(t, raw)
+	require.Equal(t, "81.2.69.0", ev.Raw.IP, "only the truncated address is kept")
+	// 81.2.69.160 is London in the test database, 81.2.69.0 is unknown:
+	// an empty location proves the lookup used the truncated address.
+	require.Equal(t, schemas.Geo{}, ev.Geo)
+}
+
+func TestFutureEventsAreClamped(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	p := h.newPartition(t, nil)
+	raw := baseEvent("m-1", "anon-1", fixedNow)
+	raw.SentAt = 0
+	raw.Timestamp = fixedNow.Add(2 * time.Hour).UnixMilli()
+	_, ev := p.enriched(t, raw)
+	require.True(t, ev.TimeClamped)
+	require.Equal(t, raw.ReceivedAt, ev.EventTime)
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_time_clamped_total"))
+}
+
+func TestReceivedAtFallsBackToRecordTime(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	p := h.newPartition(t, nil)
+	raw := baseEvent("m-1", "anon-1", fixedNow)
+	raw.ReceivedAt, raw.SentAt, raw.Timestamp = 0, 0, 0
+	_, ev := p.enriched(t, raw)
+	require.Equal(t, fixedNow.UnixMilli(), ev.EventTime, "the record timestamp stands in for receipt")
+}
+
+func TestIdentityStitchingThroughTheTask(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	p := h.newPartition(t, nil)
+
+	rec, _ := p.enriched(t, baseEvent("m-1", "anon-1", fixedNow))
+	require.Equal(t, "anon-1", string(rec.Key))
+
+	identify := baseEvent("m-2", "anon-1", fixedNow.Add(time.Minute))
+	identify.Type, identify.UserID = "identify", "user-42"
+	rec, _ = p.enriched(t, identify)
+	require.Equal(t, "user-42", string(rec.Key))
+
+	rec, ev := p.enriched(t, baseEvent("m-3", "anon-1", fixedNow.Add(2*time.Minute)))
+	require.Equal(t, "user-42", string(rec.Key), "later anonymous events go to the stitched profile")
+	require.Equal(t, int32(1), ev.SessionIndex, "logging in does not split the session")
+
+	placeholder := baseEvent("m-4", "null", fixedNow)
+	placeholder.UserID = "user-7"
+	rec, _ = p.enriched(t, placeholder)
+	require.Equal(t, "user-7", string(rec.Key))
+	rec, _ = p.enriched(t, baseEvent("m-5", "anon-9", fixedNow))
+	require.Equal(t, "anon-9", string(rec.Key))
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_identity_links_total"), "placeholder ids are never linked")
+}
+
+func TestSessionsThroughTheTaskSurviveRestart(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	p := h.newPartition(t, nil)
+	changelogs := map[string][]*kgo.Record{}
+	collect := func() {
+		for name, s := range p.stores {
+			changelogs[name] = append(changelogs[name], s.Changelog()...)
+		}
+	}
+
+	_, e1 := p.enriched(t, baseEvent("m-1", "anon-1", fixedNow))
+	_, e2 := p.enriched(t, baseEvent("m-2", "anon-1", fixedNow.Add(20*time.Minute)))
+	_, o1 := p.enriched(t, baseEvent("m-3", "anon-2", fixedNow))
+	require.Equal(t, e1.SessionID, e2.SessionID)
+	require.NotEqual(t, e1.SessionID, o1.SessionID)
+	p.tick(t)
+	collect()
+	require.Len(t, changelogs[StoreSessions], 2, "one session record per visitor per batch")
+
+	// Crash after the committed batch: restore from the changelog.
+	p = p.restart(t, changelogs)
+	_, e3 := p.enriched(t, baseEvent("m-4", "anon-1", fixedNow.Add(45*time.Minute)))
+	require.Equal(t, e1.SessionID, e3.SessionID, "25 minutes after the last event: same session after restart")
+	_, e4 := p.enriched(t, baseEvent("m-5", "anon-1", fixedNow.Add(30*time.Minute)))
+	require.Equal(t, e1.SessionID, e4.SessionID, "out of order within the session")
+	_, e5 := p.enriched(t, baseEvent("m-6", "anon-1", fixedNow.Add(80*time.Minute)))
+	require.NotEqual(t, e1.SessionID, e5.SessionID, "35 minutes of inactivity")
+	require.Equal(t, int32(2), e5.SessionIndex)
+
+	// An uncommitted batch (no Tick, then a crash) leaves no trace: the
+	// replayed records get the same answers.
+	before := e5.SessionID
+	p = p.restart(t, changelogs)
+	_, again := p.enriched(t, baseEvent("m-6", "anon-1", fixedNow.Add(80*time.Minute)))
+	require.Equal(t, before, again.SessionID, "deterministic session id on replay")
+}
+
+func TestFailuresAreRouted(t *testing.T) {
+	valid := baseEvent("m-1", "anon-1", fixedNow)
+	tests := []struct {
+		name       string
+		modify     func(*schemas.RawEvent)
+		value      []byte // used instead of the encoded event when set
+		recordTime time.Time
+		reason     string
+		detail     string
+	}{
+		{name: "not avro", value: []byte("{\"json\":true}"), reason: ReasonUndecodable, detail: "magic byte"},
+		{name: "unknown schema id", value: []byte{0, 0, 0, 0, 99, 1, 2}, reason: ReasonUndecodable, detail: "schema id 99"},
+		{name: "truncated avro", value: []byte{0, 0, 0, 0, 1, 2}, reason: ReasonUndecodable, detail: "schema id 1"},
+		{name: "missing event id", modify: func(e *schemas.RawEvent) { e.EventID = "" }, reason: ReasonMissingEventID},
+		{name: "empty type", modify: func(e *schemas.RawEvent) { e.Type = "" }, reason: ReasonInvalidType, detail: `""`},
+		{name: "invalid type", modify: func(e *schemas.RawEvent) { e.Type = "purchase" }, reason: ReasonInvalidType, detail: `"purchase"`},
+		{name: "placeholder ids", modify: func(e *schemas.RawEvent) { e.AnonymousID, e.UserID = "undefined", "0" }, reason: ReasonMissingID},
+		{name: "no ids", modify: func(e *schemas.RawEvent) { e.AnonymousID, e.UserID = "", "" }, reason: ReasonMissingID},
+		{name: "no receipt time", modify: func(e *schemas.RawEvent) { e.ReceivedAt = 0 }, recordTime: time.UnixMilli(0), reason: ReasonInvalidTime},
+	}
+	h := newHarness(t, DefaultConfig())
+	p := h.newPartition(t, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := valid
+			value := tt.value
+			if value == nil {
+				tt.modify(&raw)
+				var err error
+				value, err = h.serde.Encode(schemas.KindRaw, &raw, nil)
+				require.NoError(t, err)
+			}
+			ts := fixedNow
+			if !tt.recordTime.IsZero() {
+				ts = tt.recordTime
+			}
+			offset := p.offset
+			p.offset++
+			rec := &kgo.Record{Topic: testTopics.Raw, Partition: 3, Offset: offset, Key: []byte("k"), Value: value, Timestamp: ts}
+			before := p.out.Len()
+			require.NoError(t, p.task.Process(context.Background(), rec, p.out), "bad input is never an error")
+			require.Equal(t, before+1, p.out.Len())
+			out := p.out.Records()[before]
+			require.Equal(t, testTopics.Failed, out.Topic)
+			require.Equal(t, "k", string(out.Key))
+			f, err := h.serde.DecodeFailed(context.Background(), out.Value)
+			require.NoError(t, err)
+			require.Equal(t, tt.reason, f.Reason)
+			require.Contains(t, f.Detail, tt.detail)
+			require.Equal(t, "enricher/"+testTopics.Raw+"/3/"+strconv.FormatInt(offset, 10), f.ID)
+			require.Equal(t, "enricher", f.Stage)
+			require.Equal(t, value, f.Payload, "original bytes kept for replay")
+			require.Equal(t, testTopics.Raw, f.SourceTopic)
+			require.Equal(t, int32(3), f.SourcePartition)
+			require.Equal(t, offset, f.SourceOffset)
+			require.Equal(t, fixedNow.UnixMilli(), f.FailedAt)
+			if tt.value == nil && raw.EventID != "" {
+				require.Equal(t, raw.EventID, f.EventID)
+				require.Equal(t, "web", f.Source)
+			}
+			require.GreaterOrEqual(t, h.metric(t, "sillage_enricher_events_failed_total", "reason", tt.reason), 1.0)
+		})
+	}
+	require.Equal(t, float64(len(tests)), h.metric(t, "sillage_enricher_events_in_total"))
+	require.Zero(t, h.metric(t, "sillage_enricher_events_out_total"))
+	p.tick(t)
+	require.Zero(t, p.stores[StoreSessions].Len(), "rejected events leave no session state")
+	require.Zero(t, p.stores[StoreIdentities].Len())
+}
+
+func TestRetriedEventsAreDroppedAndConflictsRouted(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	p := h.newPartition(t, nil)
+	first := baseEvent("m-dup", "a", fixedNow)
+	p.enriched(t, first)
+	retry := first
+	retry.ReceivedAt += 5000 // a retry arrives later with the same content
+	v, err := h.serde.Encode(schemas.KindRaw, &retry, nil)
+	require.NoError(t, err)
+	require.Empty(t, p.feed(t, retry.Key(), v), "a retried copy produces nothing")
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_duplicates_total"))
+
+	other := first
+	other.Event = "Something Else"
+	other.Type = "track"
+	rec := p.send(t, other)
+	require.Equal(t, testTopics.Failed, rec.Topic, "a different event reusing the id is routed, not dropped")
+	f, err := h.serde.DecodeFailed(context.Background(), rec.Value)
+	require.NoError(t, err)
+	require.Equal(t, ReasonDuplicateID, f.Reason)
+
+	// After a restart the filter still knows the id.
+	p.tick(t)
+	changelogs := map[string][]*kgo.Record{}
+	for name, s := range p.stores {
+		changelogs[name] = s.Changelog()
+	}
+	p2 := p.restart(t, changelogs)
+	require.Empty(t, p2.feed(t, retry.Key(), v), "still a duplicate after restore")
+}

@@ -1,0 +1,113 @@
+package sink
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+)
+
+// Config configures the sink.
+type Config struct {
+	// Root is where the lake lives: a plain path or a file:// URL (s3://
+	// comes with issue 6).
+	Root string `yaml:"root"`
+	// MaxRows rolls a partition's batch into files once it holds this many rows.
+	MaxRows int `yaml:"max_rows"`
+	// MaxBytes rolls a batch once the record values it holds reach this many
+	// bytes, bounding memory whatever the row size.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxAge rolls a batch this long after its first row arrived, so that
+	// data reaches the lake even when traffic is low.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxPartitions rolls a batch once its rows span this many hour
+	// partitions (late events), bounding the open file writers.
+	MaxPartitions int `yaml:"max_partitions"`
+	// Compression of the Parquet columns: zstd, snappy, gzip, lz4 or none.
+	Compression string `yaml:"compression"`
+	// WriteRetries is how many times writing a batch is retried (with
+	// backoff) before the task fails.
+	WriteRetries int `yaml:"write_retries"`
+	// ManifestRetention is how long batch manifests of a running task are
+	// kept; manifests older than the committed offset are also removed when
+	// a task starts.
+	ManifestRetention time.Duration `yaml:"manifest_retention"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Root:              "./sillage-data/lake",
+		MaxRows:           100_000,
+		MaxBytes:          64 << 20,
+		MaxAge:            30 * time.Second,
+		MaxPartitions:     48,
+		Compression:       "zstd",
+		WriteRetries:      3,
+		ManifestRetention: time.Hour,
+	}
+}
+
+// RegisterFlags binds the config to flags named sink.*.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Root, "sink.root", c.Root, "lake root: a path or file:// URL")
+	fs.IntVar(&c.MaxRows, "sink.max-rows", c.MaxRows, "roll a partition's files after this many rows")
+	fs.Int64Var(&c.MaxBytes, "sink.max-bytes", c.MaxBytes, "roll a partition's files after this many bytes of input")
+	fs.DurationVar(&c.MaxAge, "sink.max-age", c.MaxAge, "roll a partition's files this long after their first row")
+	fs.IntVar(&c.MaxPartitions, "sink.max-partitions", c.MaxPartitions, "roll once a batch spans this many hour partitions")
+	fs.StringVar(&c.Compression, "sink.compression", c.Compression, "Parquet compression: zstd, snappy, gzip, lz4 or none")
+	fs.IntVar(&c.WriteRetries, "sink.write-retries", c.WriteRetries, "retries of a failed file write before the sink stops")
+	fs.DurationVar(&c.ManifestRetention, "sink.manifest-retention", c.ManifestRetention, "how long batch manifests are kept while running")
+}
+
+// Validate reports what is wrong with the config, naming the fields.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.Root) == "" {
+		errs = append(errs, errors.New("sink.root: must not be empty"))
+	} else if _, err := parseRoot(c.Root); err != nil {
+		errs = append(errs, fmt.Errorf("sink.root: %w", err))
+	}
+	if c.MaxRows < 1 {
+		errs = append(errs, fmt.Errorf("sink.max_rows: %d, want at least 1", c.MaxRows))
+	}
+	if c.MaxBytes < 1 {
+		errs = append(errs, fmt.Errorf("sink.max_bytes: %d, want at least 1", c.MaxBytes))
+	}
+	if c.MaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("sink.max_age: %s, want a positive duration", c.MaxAge))
+	}
+	if c.MaxPartitions < 1 {
+		errs = append(errs, fmt.Errorf("sink.max_partitions: %d, want at least 1", c.MaxPartitions))
+	}
+	if _, err := codec(c.Compression); err != nil {
+		errs = append(errs, fmt.Errorf("sink.compression: %w", err))
+	}
+	if c.WriteRetries < 0 {
+		errs = append(errs, fmt.Errorf("sink.write_retries: %d, want 0 or more", c.WriteRetries))
+	}
+	if c.ManifestRetention <= 0 {
+		errs = append(errs, fmt.Errorf("sink.manifest_retention: %s, want a positive duration", c.ManifestRetention))
+	}
+	return errors.Join(errs...)
+}
+
+func codec(name string) (compress.Codec, error) {
+	switch strings.ToLower(name) {
+	case "zstd":
+		return &parquet.Zstd, nil
+	case "snappy":
+		return &parquet.Snappy, nil
+	case "gzip":
+		return &parquet.Gzip, nil
+	case "lz4":
+		return &parquet.Lz4Raw, nil
+	case "none", "uncompressed":
+		return &parquet.Uncompressed, nil
+	}
+	return nil, fmt.Errorf("%q is not one of zstd, snappy, gzip, lz4, none", name)
+}

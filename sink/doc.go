@@ -1,0 +1,43 @@
+// Package sink writes the enriched events, the segment membership
+// transitions and the failed events to the Parquet lake:
+//
+//	<root>/<table>/dt=YYYY-MM-DD/hr=HH/<topic>-p<partition>-<first>-<last>.parquet
+//
+// with tables events, segments and failed, partitioned by the UTC hour of
+// each row's event time (late events go to the partition of their event
+// time, so one batch may write several files). Columns are snake_case as in
+// Segment's warehouse schemas (see EventRow, SegmentRow, FailedRow); files
+// are zstd-compressed by default.
+//
+// The sink runs on the shared stream runner in its Durable mode: one task per
+// input partition buffers decoded rows and rolls them into files when the
+// batch reaches Config.MaxRows or Config.MaxBytes, spans
+// Config.MaxPartitions hours, is Config.MaxAge old, or is flushed (before a
+// partition is revoked, at stop).
+//
+// Guarantees:
+//
+//   - Durable before committed. Each file is written to a temporary file in
+//     its directory, fsynced, renamed and the directory fsynced (ObjectStore.Put);
+//     DurableOffset moves past a batch only once all its files are stored, and
+//     the runner commits no further.
+//   - Exactly once in the lake. File names depend only on the topic,
+//     partition and offsets of the rows they hold. Before its files, a batch
+//     stores a manifest of its offset range (_sillage/manifests/…); a task
+//     resuming from a committed offset cuts its batches at the recorded
+//     boundaries, so records re-read after a crash overwrite the same files
+//     with the same rows instead of adding new ones. Manifests below the
+//     committed offset are removed when a task starts, when Committed is
+//     called, and after Config.ManifestRetention.
+//   - Nothing vanishes. A record that cannot be decoded becomes a row of the
+//     failed table (stage "sink", reason, the payload as received), counted in
+//     sillage_sink_decode_failures_total.
+//
+// Failure: a write that still fails after Config.WriteRetries retries, or a
+// schema registry that stays unreachable, makes the task return an error,
+// which stops the runner with nothing further committed. Limits: a resume in
+// the middle of a batch (records deleted by retention, offsets moved by hand)
+// can duplicate that batch's rows and is logged; a partition owned by two
+// instances at once (a zombie after a lost session) can too. Temporary files
+// left by a crash are hidden (".name.tmp-*") and ignored by readers.
+package sink

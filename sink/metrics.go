@@ -1,0 +1,75 @@
+package sink
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	rowsWritten    *prometheus.CounterVec
+	filesWritten   *prometheus.CounterVec
+	bytesWritten   prometheus.Counter
+	flushDuration  prometheus.Histogram
+	decodeFailures *prometheus.CounterVec
+	writeErrors    prometheus.Counter
+	bufferedRows   prometheus.Gauge
+	replayedRolls  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		rowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sillage_sink_rows_written_total",
+			Help: "Rows durably written to the lake, by table.",
+		}, []string{"table"}),
+		filesWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sillage_sink_files_written_total",
+			Help: "Parquet files durably written to the lake, by table.",
+		}, []string{"table"}),
+		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_sink_bytes_written_total",
+			Help: "Bytes of Parquet files durably written to the lake.",
+		}),
+		flushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sillage_sink_flush_duration_seconds",
+			Help:    "Time to encode and durably write one batch of a partition.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		decodeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sillage_sink_decode_failures_total",
+			Help: "Input records that could not be decoded and went to the failed table, by the table they were meant for.",
+		}, []string{"table"}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_sink_write_errors_total",
+			Help: "Failed attempts to write a file or manifest to the lake (retried).",
+		}),
+		bufferedRows: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sillage_sink_buffered_rows",
+			Help: "Rows held in memory, not yet durable in the lake.",
+		}),
+		replayedRolls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_sink_replayed_batches_total",
+			Help: "Batches rewritten after a restart along the boundaries of an uncommitted earlier run.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.rowsWritten, m.filesWritten, m.bytesWritten, m.flushDuration,
+		m.decodeFailures, m.writeErrors, m.bufferedRows, m.replayedRolls} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, errors.New("sink metrics are already registered: one sink per registry")
+			}
+			return nil, err
+		}
+	}
+	for _, t := range Tables {
+		m.rowsWritten.WithLabelValues(t)
+		m.filesWritten.WithLabelValues(t)
+		m.decodeFailures.WithLabelValues(t)
+	}
+	return m, nil
+}

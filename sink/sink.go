@@ -1,0 +1,149 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sillage/sillage/internal/kafka"
+	"github.com/sillage/sillage/internal/stream"
+	"github.com/sillage/sillage/schemas"
+)
+
+// Deps are what the sink is given.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Serde decodes the input topics' values.
+	Serde *schemas.Serde
+	// Topics names the input topics (kafka.Config.Topics()).
+	Topics kafka.Topics
+	// Store overrides Config.Root when set (tests, other object stores).
+	Store ObjectStore
+	// Now is the clock of age-based rolls (time.Now when nil).
+	Now func() time.Time
+}
+
+// Sink writes the enriched events, membership transitions and failed events
+// of its assigned partitions to the Parquet lake. It is driven by the
+// shared stream runner in its Durable mode: see StreamConfig and
+// TaskFactory.
+type Sink struct {
+	cfg     Config
+	log     *slog.Logger
+	serde   *schemas.Serde
+	store   ObjectStore
+	codec   compress.Codec
+	now     func() time.Time
+	metrics *metrics
+	tables  map[string]string // input topic -> table
+
+	writeFailing atomic.Bool
+}
+
+// New checks the config and opens the lake.
+func New(cfg Config, deps Deps) (*Sink, error) {
+	if deps.Store != nil && cfg.Root == "" {
+		cfg.Root = deps.Store.String()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Serde == nil {
+		return nil, errors.New("sink: Deps.Serde is required")
+	}
+	if deps.Topics.Enriched == "" || deps.Topics.Membership == "" || deps.Topics.Failed == "" {
+		return nil, errors.New("sink: Deps.Topics must name the enriched, membership and failed topics")
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	c, _ := codec(cfg.Compression) // validated
+	store := deps.Store
+	if store == nil {
+		var err error
+		if store, err = OpenStore(cfg.Root); err != nil {
+			return nil, fmt.Errorf("sink.root: %w", err)
+		}
+	}
+	m, err := newMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{
+		cfg:     cfg,
+		log:     log.With("stage", "sink"),
+		serde:   deps.Serde,
+		store:   store,
+		codec:   c,
+		now:     now,
+		metrics: m,
+		tables: map[string]string{
+			deps.Topics.Enriched:   TableEvents,
+			deps.Topics.Membership: TableSegments,
+			deps.Topics.Failed:     TableFailed,
+		},
+	}
+	s.log.Info("sink lake opened", "root", store.String(), "max_rows", cfg.MaxRows, "max_age", cfg.MaxAge, "compression", cfg.Compression)
+	return s, nil
+}
+
+// StreamConfig is the runner configuration the sink needs: consumer group
+// "sink", the three input topics, Durable (not transactional) commits.
+func (s *Sink) StreamConfig() stream.Config {
+	topics := make([]string, 0, len(s.tables))
+	for _, t := range []string{TableEvents, TableSegments, TableFailed} {
+		for topic, table := range s.tables {
+			if table == t {
+				topics = append(topics, topic)
+			}
+		}
+	}
+	return stream.Config{Name: "sink", Topics: topics, Transactional: false}
+}
+
+// TaskFactory returns the factory the runner calls per assigned partition.
+func (s *Sink) TaskFactory() stream.TaskFactory { return s.NewTask }
+
+// Store returns the lake's object store.
+func (s *Sink) Store() ObjectStore { return s.store }
+
+// Ready reports whether the last attempt to write to the lake succeeded.
+func (s *Sink) Ready() bool { return !s.writeFailing.Load() }
+
+// NewTask creates the task of one input partition. It lists the partition's
+// batch manifests so that a restart reproduces the previous run's files.
+func (s *Sink) NewTask(ctx context.Context, tp stream.TopicPartition, _ map[string]*stream.Store) (stream.Task, error) {
+	table, ok := s.tables[tp.Topic]
+	if !ok {
+		return nil, fmt.Errorf("sink: no table for topic %s", tp.Topic)
+	}
+	refs, bad, err := listManifests(ctx, s.store, tp.Topic, tp.Partition)
+	if err != nil {
+		return nil, err
+	}
+	log := s.log.With("topic", tp.Topic, "partition", tp.Partition)
+	for _, k := range bad {
+		log.Warn("ignoring object with an unexpected name among manifests", "key", k)
+	}
+	return &task{
+		s:         s,
+		log:       log,
+		tp:        tp,
+		table:     table,
+		cur:       newBatch(),
+		durable:   -1,
+		manifests: refs,
+	}, nil
+}
