@@ -27,7 +27,7 @@ type Runner struct {
 	m       *metrics
 
 	sess *kgo.GroupTransactSession // transactional mode
-	cl   *kgo.Client                // the consuming (and producing) client in both modes
+	cl   *kgo.Client               // the consuming (and producing) client in both modes
 
 	mu       sync.Mutex
 	tasks    map[TopicPartition]*taskState
