@@ -1,0 +1,169 @@
+package collector
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config configures the collector.
+type Config struct {
+	// Addr is the public listen address.
+	Addr string `yaml:"addr"`
+	// MaxBodyBytes bounds a request body, after gzip decompression
+	// (Segment's batch limit is 500 KB).
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// MaxEventBytes bounds one event's JSON (Segment's limit is 32 KB).
+	MaxEventBytes int `yaml:"max_event_bytes"`
+	// ProduceTimeout bounds the wait for Kafka's acknowledgement of a
+	// request's events; past it the client gets 503.
+	ProduceTimeout time.Duration `yaml:"produce_timeout"`
+	// RetryAfter is the Retry-After a 503 carries.
+	RetryAfter time.Duration `yaml:"retry_after"`
+	// ReadTimeout, WriteTimeout and IdleTimeout protect against slow clients.
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+	// ReadyProbeInterval is how often a failing producer is probed for recovery.
+	ReadyProbeInterval time.Duration `yaml:"ready_probe_interval"`
+	// Sources are the write keys the collector accepts.
+	Sources []Source `yaml:"sources"`
+}
+
+// Source is one origin of events: a website, an app, a server.
+type Source struct {
+	// Name identifies the source in events (RawEvent.Source) and logs.
+	Name string `yaml:"name"`
+	// WriteKey authenticates the source (HTTP Basic user or writeKey field).
+	WriteKey string `yaml:"write_key"`
+	// AllowedOrigins are the browser origins ("https://shop.example") whose
+	// requests are accepted for this source; "*" allows any origin. Requests
+	// without an Origin header (servers, SDKs) are not checked.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// DefaultConfig returns the defaults. It has no source: the embedded
+// default adds the demo one.
+func DefaultConfig() Config {
+	return Config{
+		Addr:               ":8080",
+		MaxBodyBytes:       500 * 1024,
+		MaxEventBytes:      32 * 1024,
+		ProduceTimeout:     5 * time.Second,
+		RetryAfter:         5 * time.Second,
+		ReadTimeout:        10 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		ReadyProbeInterval: 2 * time.Second,
+	}
+}
+
+// RegisterFlags binds the config to flags named collector.*.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "collector.addr", c.Addr, "public HTTP listen address")
+	fs.IntVar(&c.MaxBodyBytes, "collector.max-body-bytes", c.MaxBodyBytes, "largest request body, after decompression")
+	fs.IntVar(&c.MaxEventBytes, "collector.max-event-bytes", c.MaxEventBytes, "largest single event")
+	fs.DurationVar(&c.ProduceTimeout, "collector.produce-timeout", c.ProduceTimeout, "longest wait for Kafka's acknowledgement before answering 503")
+	fs.DurationVar(&c.RetryAfter, "collector.retry-after", c.RetryAfter, "Retry-After of a 503 answer")
+	fs.DurationVar(&c.ReadTimeout, "collector.read-timeout", c.ReadTimeout, "longest time to read a request")
+	fs.DurationVar(&c.WriteTimeout, "collector.write-timeout", c.WriteTimeout, "longest time to write a response")
+	fs.DurationVar(&c.IdleTimeout, "collector.idle-timeout", c.IdleTimeout, "longest keep-alive idle time")
+	fs.DurationVar(&c.ReadyProbeInterval, "collector.ready-probe-interval", c.ReadyProbeInterval, "how often a failing Kafka connection is probed")
+	fs.Func("collector.source", "a source as NAME:WRITE_KEY[:ORIGIN,ORIGIN...] (repeatable; origins may be *)", func(s string) error {
+		src, err := ParseSource(s)
+		if err != nil {
+			return err
+		}
+		c.Sources = append(c.Sources, src)
+		return nil
+	})
+}
+
+// ParseSource parses NAME:WRITE_KEY[:ORIGIN,ORIGIN...].
+func ParseSource(s string) (Source, error) {
+	parts := strings.SplitN(s, ":", 3)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return Source{}, fmt.Errorf("collector.source: %q is not NAME:WRITE_KEY[:ORIGIN,ORIGIN...]", s)
+	}
+	src := Source{Name: parts[0], WriteKey: parts[1]}
+	if len(parts) == 3 {
+		for _, o := range strings.Split(parts[2], ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				src.AllowedOrigins = append(src.AllowedOrigins, o)
+			}
+		}
+	}
+	return src, nil
+}
+
+// Validate reports every problem with the config, each naming its field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("collector.addr: required"))
+	}
+	if c.MaxEventBytes < 1024 {
+		errs = append(errs, fmt.Errorf("collector.max_event_bytes: %d, want at least 1024", c.MaxEventBytes))
+	}
+	if c.MaxBodyBytes < c.MaxEventBytes {
+		errs = append(errs, fmt.Errorf("collector.max_body_bytes: %d is below max_event_bytes %d", c.MaxBodyBytes, c.MaxEventBytes))
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"produce_timeout", c.ProduceTimeout}, {"retry_after", c.RetryAfter}, {"read_timeout", c.ReadTimeout},
+		{"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}, {"ready_probe_interval", c.ReadyProbeInterval},
+	} {
+		if d.d <= 0 {
+			errs = append(errs, fmt.Errorf("collector.%s: %s, want a positive duration", d.name, d.d))
+		}
+	}
+	if c.RetryAfter > 0 && c.RetryAfter < time.Second {
+		errs = append(errs, fmt.Errorf("collector.retry_after: %s, want at least 1s (Retry-After counts seconds)", c.RetryAfter))
+	}
+	if len(c.Sources) == 0 {
+		errs = append(errs, errors.New("collector.sources: at least one source is required"))
+	}
+	names, keys := map[string]bool{}, map[string]bool{}
+	for i, s := range c.Sources {
+		field := "collector.sources[" + strconv.Itoa(i) + "]"
+		switch {
+		case s.Name == "":
+			errs = append(errs, fmt.Errorf("%s.name: required", field))
+		case names[s.Name]:
+			errs = append(errs, fmt.Errorf("%s.name: %q is used by another source", field, s.Name))
+		}
+		switch {
+		case s.WriteKey == "":
+			errs = append(errs, fmt.Errorf("%s.write_key: required", field))
+		case keys[s.WriteKey]:
+			errs = append(errs, fmt.Errorf("%s.write_key: used by another source", field))
+		case strings.ContainsAny(s.WriteKey, ": \t\r\n"):
+			errs = append(errs, fmt.Errorf("%s.write_key: must not contain ':' or white space", field))
+		}
+		names[s.Name], keys[s.WriteKey] = true, true
+		for _, o := range s.AllowedOrigins {
+			if err := checkOrigin(o); err != nil {
+				errs = append(errs, fmt.Errorf("%s.allowed_origins: %w", field, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkOrigin accepts "*" or a scheme://host[:port] origin as browsers send it.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Errorf("%q is not an origin like https://shop.example", o)
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package collector
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sillage/sillage/schemas"
+)
+
+var endpoints = []string{"batch", "track", "page", "screen", "identify", "group", "alias"}
+
+// FuzzBatchDecode feeds arbitrary bodies to the request decoder: it must
+// never panic, and what it accepts must be a valid raw event.
+func FuzzBatchDecode(f *testing.F) {
+	files, _ := filepath.Glob("../../shared/data/http-payloads/segment-analytics-go/*.json")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(uint8(0), b)
+		}
+	}
+	for _, s := range []string{
+		`{"batch":[{"type":"track","event":"E","userId":"u","timestamp":"2024-06-01T12:00:00Z","context":{"consent":{"categoryPreferences":{"analytics":true}}}}]}`,
+		`{"batch":[{"type":"identify","anonymousId":7,"traits":{"a":[1,{"b":null}]}}],"context":{"library":{"name":"x"}},"sentAt":"2024-06-01T12:00:00+0200"}`,
+		`{"batch":[null]}`, `{"batch":[[]]}`, `{"batch":"x"}`, `{"batch":[{"type":"page","userId":"u","properties":{"url":1}}]}`,
+		`{"event":"E","anonymousId":"a","context":{"page":"x","library":[],"consent":{"categoryPreferences":[]}}}`,
+		`{"userId":"\ud800","event":"\u0000"}`, `{}`, `{`, `{"batch":[{}]}`, "\xff\xfe{}",
+	} {
+		f.Add(uint8(0), []byte(s))
+		f.Add(uint8(1), []byte(s))
+	}
+	meta := &requestMeta{source: "fuzz", receivedAt: testReceived, ip: "127.0.0.1"}
+	topics := map[schemas.Kind]string{schemas.KindRaw: testTopic}
+	serde, err := schemas.NewSerde(context.Background(), schemas.NewEmbeddedRegistry(topics), topics)
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, ep uint8, body []byte) {
+		endpoint := endpoints[int(ep)%len(endpoints)]
+		env, aerr := decodeBody(endpoint, body, 32*1024)
+		if aerr != nil {
+			require.GreaterOrEqual(t, aerr.status, 400)
+			require.NotEmpty(t, aerr.detail)
+			return
+		}
+		require.NotEmpty(t, env.events)
+		for i := range env.events {
+			idx := i
+			if !env.batch {
+				idx = -1
+			}
+			ev, err := toRaw(&env.events[i], idx, env, meta)
+			if err != nil {
+				require.Equal(t, 400, err.status)
+				continue
+			}
+			require.True(t, eventTypes[ev.Type])
+			require.NotEmpty(t, ev.EventID)
+			require.NotEmpty(t, ev.Key())
+			require.True(t, ev.Consent.Necessary)
+			b, eerr := serde.Encode(schemas.KindRaw, &ev, nil)
+			require.NoError(t, eerr, "an accepted event encodes")
+			back, derr := serde.DecodeRaw(context.Background(), b)
+			require.NoError(t, derr)
+			require.Equal(t, ev.EventID, back.EventID)
+		}
+	})
+}

@@ -1,0 +1,206 @@
+//go:build integration
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sillage/sillage/internal/replay"
+	"github.com/sillage/sillage/sink"
+)
+
+const reesFile = "../../shared/data/clickstream/rees46-multicategory/2019-Oct-head17k.csv"
+
+// abandonedCarts computes, from the CSV alone, the users who added to cart
+// and did not complete an order within window in event time. A cart is
+// decided when its deadline (cart time + window) is strictly before the last
+// event time of the data: an event at exactly the deadline could still be
+// followed by a purchase at that same instant. The rest are pending.
+func abandonedCarts(rows []replay.Row, window time.Duration) (decided, pending map[string]bool) {
+	type ev struct {
+		at   time.Time
+		kind string
+	}
+	byUser := map[string][]ev{}
+	var end time.Time
+	for _, r := range rows {
+		byUser[r.UserID] = append(byUser[r.UserID], ev{r.EventTime, r.EventType})
+		if r.EventTime.After(end) {
+			end = r.EventTime
+		}
+	}
+	decided, pending = map[string]bool{}, map[string]bool{}
+	for user, evs := range byUser {
+		abandoned, open := false, false
+		for _, c := range evs {
+			if c.kind != "cart" {
+				continue
+			}
+			deadline := c.at.Add(window)
+			bought := false
+			for _, p := range evs {
+				if p.kind == "purchase" && !p.at.Before(c.at) && !p.at.After(deadline) {
+					bought = true
+					break
+				}
+			}
+			switch {
+			case bought:
+			case deadline.Before(end):
+				abandoned = true
+			default:
+				open = true
+			}
+		}
+		if abandoned {
+			decided[user] = true
+		} else if open {
+			pending[user] = true
+		}
+	}
+	return decided, pending
+}
+
+func metricValue(t testing.TB, adminAddr, name string) float64 {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+adminAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer sillage-admin-dev")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			var v float64
+			fmt.Sscan(strings.TrimPrefix(line, name+" "), &v)
+			return v
+		}
+	}
+	return 0
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestREES46ReplayWithRestart replays the REES46 sample through the
+// embedded default, kills the process with SIGKILL in the middle, restarts
+// it, and checks the lake and the cart-abandonment segment.
+func TestREES46ReplayWithRestart(t *testing.T) {
+	rows, err := replay.ReadCSV(reesFile)
+	require.NoError(t, err)
+	require.Len(t, rows, 17434)
+
+	dataDir := t.TempDir()
+	defs := filepath.Join(t.TempDir(), "segments.yaml")
+	require.NoError(t, os.WriteFile(defs, []byte(cartAbandonment10m), 0o644))
+	broker := freeAddr(t)
+	collectorAddr, adminAddr := freeAddr(t), freeAddr(t)
+	args := []string{"-data.dir", dataDir, "-embedded.broker-addr", broker, "-kafka.partitions", "4",
+		"-segmenter.definitions", defs, "-segmenter.allowed-lateness", "0s", "-sink.max-age", "2s"}
+	p := startSillage(t, collectorAddr, adminAddr, args...)
+
+	cfg := replay.DefaultConfig()
+	cfg.URL = "http://" + collectorAddr
+	cfg.Concurrency = 2
+	cfg.RetryFor = 3 * time.Minute
+	cfg.Timeout = 10 * time.Second
+	type result struct {
+		st  replay.Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := replay.Send(context.Background(), cfg, rows, slog.New(slog.DiscardHandler))
+		done <- result{st, err}
+	}()
+
+	// Kill the whole process (broker included) once about half is in.
+	require.Eventually(t, func() bool {
+		return metricValue(t, adminAddr, "sillage_collector_events_accepted_total") >= 8000
+	}, 3*time.Minute, 50*time.Millisecond)
+	p.kill()
+	t.Log("killed sillage with SIGKILL mid-replay; restarting")
+	p = startSillage(t, collectorAddr, adminAddr, args...)
+
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("replay did not finish")
+	}
+	require.NoError(t, res.err)
+	require.Equal(t, 17434, res.st.Acknowledged)
+	require.Zero(t, res.st.Failed)
+
+	// The lake: every event exactly once.
+	lake := filepath.Join(dataDir, "lake")
+	require.Eventually(t, func() bool {
+		n, err := sink.CountRowsAt(context.Background(), lake, sink.TableEvents)
+		return err == nil && n >= 17434
+	}, 3*time.Minute, 500*time.Millisecond, "lake should reach 17,434 event rows")
+	events, err := sink.ReadEvents(context.Background(), lake)
+	require.NoError(t, err)
+	require.Len(t, events, 17434, "no duplicate rows after the restart")
+	seen := map[string]bool{}
+	byName := map[string]int{}
+	for _, e := range events {
+		require.False(t, seen[e.EventID], "duplicate event %s", e.EventID)
+		seen[e.EventID] = true
+		byName[e.Event]++
+	}
+	require.Equal(t, map[string]int{"Product Viewed": 17055, "Product Added": 165, "Order Completed": 214}, byName)
+	for _, r := range rows {
+		require.True(t, seen[r.MessageID], "row on line %d missing from the lake", r.Line)
+	}
+
+	// The segment: exactly the users who carted and did not buy within 10
+	// minutes, among those decided when the data ends.
+	decided, pending := abandonedCarts(rows, 10*time.Minute)
+	t.Logf("expected: %d decided, %d pending", len(decided), len(pending))
+	var members map[string]bool
+	var transitions int
+	require.Eventually(t, func() bool {
+		all, m := memberships(t, []string{broker}, "sillage.")
+		members, transitions = m["cart_abandoned"], len(all)
+		return len(members) >= len(decided)
+	}, 2*time.Minute, time.Second)
+	require.Equal(t, sortedKeys(decided), sortedKeys(members))
+	all, _ := memberships(t, []string{broker}, "sillage.")
+	ids := map[string]bool{}
+	for _, tr := range all {
+		require.False(t, ids[tr.ID], "transition %s emitted twice", tr.ID)
+		ids[tr.ID] = true
+	}
+	t.Logf("%d transitions on the membership topic", transitions)
+	p.stop(t)
+}
+
+const cartAbandonment10m = `
+segments:
+  - name: cart_abandoned
+    description: added to cart and no order within 10 minutes
+    absence:
+      start: 'event.type == "track" && event.name == "Product Added"'
+      missing: 'event.type == "track" && event.name == "Order Completed"'
+      within: 10m
+`

@@ -1,0 +1,204 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/sillage/sillage/collector"
+	"github.com/sillage/sillage/enricher"
+	"github.com/sillage/sillage/internal/admin"
+	"github.com/sillage/sillage/internal/broker"
+	"github.com/sillage/sillage/internal/kafka"
+	"github.com/sillage/sillage/internal/stream"
+	"github.com/sillage/sillage/schemas"
+	"github.com/sillage/sillage/segmenter"
+	"github.com/sillage/sillage/segmenter/workflow"
+	"github.com/sillage/sillage/sink"
+)
+
+// ShutdownBudget bounds an orderly shutdown.
+const ShutdownBudget = 30 * time.Second
+
+// NewLogger builds the process logger.
+func NewLogger(c LogConfig) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// Run runs the configured roles until ctx is cancelled.
+func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	targets := cfg.targets()
+	topics := cfg.Kafka.Topics()
+
+	var services []service
+	if cfg.IsEmbedded() {
+		dir := filepath.Join(cfg.DataDir, "kafka")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", dir, err)
+		}
+		b, err := broker.Start(cfg.Embedded.BrokerAddr, dir, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		cfg.Kafka.Brokers = b.Addrs()
+	}
+
+	// Topics and schemas.
+	kindTopics := map[schemas.Kind]string{
+		schemas.KindRaw:        topics.Raw,
+		schemas.KindEnriched:   topics.Enriched,
+		schemas.KindMembership: topics.Membership,
+		schemas.KindFailed:     topics.Failed,
+	}
+	var registry schemas.Registry
+	embeddedReg := schemas.NewEmbeddedRegistry(kindTopics)
+	if cfg.SchemaRegistryURL != "" {
+		rr, err := schemas.NewRemoteRegistry(cfg.SchemaRegistryURL)
+		if err != nil {
+			return err
+		}
+		registry = rr
+	} else {
+		registry = embeddedReg
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	adminCl, err := kgo.NewClient(cfg.Kafka.Opts("admin")...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer adminCl.Close()
+	if err := kafka.EnsureTopics(setupCtx, adminCl, cfg.Kafka.ReplicationFactor, cfg.Kafka.CreateTopics, cfg.Kafka.Specs()...); err != nil {
+		return fmt.Errorf("kafka topics (brokers %v): %w", cfg.Kafka.Brokers, err)
+	}
+	serde, err := schemas.NewSerde(setupCtx, registry, kindTopics)
+	if err != nil {
+		return err
+	}
+
+	adm := admin.New(cfg.Admin, log.With("component", "admin"), reg)
+	if cfg.SchemaRegistryURL == "" {
+		adm.HandleSchemaRegistry(embeddedReg.Handler())
+	}
+	if err := adm.Listen(); err != nil {
+		return err
+	}
+	services = append(services, service{"admin", adm.Run})
+
+	runStage := func(name string, sc stream.Config, f stream.TaskFactory) error {
+		r, err := stream.New(cfg.Kafka, sc, f, stream.Deps{Logger: log, Registerer: reg})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		adm.AddCheck(admin.Check{Name: name, Ready: r.Ready})
+		services = append(services, service{name, r.Run})
+		return nil
+	}
+
+	// Downstream first.
+	if targets["sink"] {
+		s, err := sink.New(cfg.Sink, sink.Deps{Logger: log, Registerer: reg, Serde: serde, Topics: topics})
+		if err != nil {
+			return err
+		}
+		adm.AddCheck(admin.Check{Name: "lake", Ready: s.Ready})
+		if err := runStage("sink", s.StreamConfig(), s.TaskFactory()); err != nil {
+			return err
+		}
+	}
+	if targets["segmenter"] {
+		defs, err := segmenter.LoadDefinitions(cfg.Segmenter.DefinitionsPath)
+		if err != nil {
+			return fmt.Errorf("segmenter.definitions: %w", err)
+		}
+		seg, err := segmenter.New(cfg.Segmenter, segmenter.Deps{Logger: log, Registerer: reg, Serde: serde, Topics: topics, Definitions: defs})
+		if err != nil {
+			return err
+		}
+		wf, err := workflow.New(cfg.Kafka, cfg.Workflow, workflow.Deps{Logger: log, Registerer: reg, Serde: serde, Topics: topics, Definitions: defs})
+		if err != nil {
+			return err
+		}
+		adm.AddCheck(admin.Check{Name: "workflow", Ready: wf.Ready})
+		services = append(services, service{"workflow", wf.Run})
+		sc := seg.StreamConfig()
+		sc.InstanceID = cfg.InstanceID
+		if err := runStage("segmenter", sc, seg.NewTask); err != nil {
+			return err
+		}
+	}
+	if targets["enricher"] {
+		e, err := enricher.New(cfg.Enricher, enricher.Deps{Logger: log, Registerer: reg, Serde: serde, Topics: topics})
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		if err := runStage("enricher", e.StreamConfig(cfg.InstanceID), e.NewTask); err != nil {
+			return err
+		}
+	}
+	if targets["collector"] {
+		// The collector's Kafka client metrics (franz-go's kprom): produce
+		// latency, buffered records, broker connections.
+		kp := kprom.NewMetrics("sillage_collector_kafka", kprom.Registerer(reg))
+		prod, err := kgo.NewClient(append(cfg.Kafka.ProducerOpts("collector"), kgo.WithHooks(kp), kgo.ProducerLinger(0))...)
+		if err != nil {
+			return fmt.Errorf("collector producer: %w", err)
+		}
+		defer prod.Close()
+		c, err := collector.New(cfg.Collector, collector.Deps{Logger: log, Registerer: reg, Producer: prod, Serde: serde, Topic: topics.Raw})
+		if err != nil {
+			return err
+		}
+		adm.AddCheck(admin.Check{Name: "collector", Ready: c.Ready})
+		services = append(services, service{"collector", c.Run})
+	}
+
+	if cfg.IsEmbedded() {
+		printBanner(cfg, adm.Addr())
+	}
+	log.Info("sillage running", "target", cfg.Target, "brokers", cfg.Kafka.Brokers)
+	return runServices(ctx, log, ShutdownBudget, services)
+}
+
+func printBanner(cfg *Config, adminAddr string) {
+	host := func(addr string) string {
+		if len(addr) > 0 && addr[0] == ':' {
+			return "localhost" + addr
+		}
+		return addr
+	}
+	fmt.Fprintf(os.Stderr, `
+Sillage is running (embedded default: every stage in one process).
+
+  collector      http://%[1]s         (Segment API: POST /v1/batch, /v1/track, ...)
+  tag            http://%[1]s/tag.js
+  demo shop      http://%[1]s/demo
+  admin          http://%[2]s         (metrics, schema registry, health)
+  Kafka broker   %[3]s         (e.g. kcat -b %[3]s -C -t %[4]s)
+  data           %[5]s
+
+  FOR TRYING IT OUT ONLY — demo credentials:
+    write key    %[6]s
+    admin token  %[7]s    (Authorization: Bearer %[7]s)
+
+`, host(cfg.Collector.Addr), host(adminAddr), cfg.Embedded.BrokerAddr, cfg.Kafka.Topics().Membership,
+		cfg.DataDir, DemoWriteKey, DemoAdminToken)
+}

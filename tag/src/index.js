@@ -1,0 +1,145 @@
+// Sillage's browser tag. Written in ES5 (the build checks it) so that it
+// runs, or fails quietly, in every browser.
+//
+// Identifiers and consent (see README.md):
+//   - Before analytics consent, events carry an anonymousId that lives only
+//     in this page load's memory: nothing is written to cookies or storage,
+//     and two page loads cannot be linked.
+//   - Once analytics is granted, that id is persisted in localStorage
+//     ("sillage_aid") and reused on later visits; the userId given to
+//     identify() is persisted too ("sillage_uid").
+//   - Withdrawing analytics deletes both and starts a fresh in-memory id.
+//   - The consent choice itself is kept in localStorage ("sillage_consent")
+//     so it applies on the next page; it identifies no one.
+import { uuid, store, assign } from './util.js';
+import { deliver } from './deliver.js';
+
+var w = window;
+var d = document;
+var nav = navigator;
+var AID = 'sillage_aid';
+var UID = 'sillage_uid';
+var CONSENT = 'sillage_consent';
+var METHODS = ['load', 'page', 'track', 'identify', 'consent', 'reset'];
+
+var queued = w.sillage;
+if (!(queued && queued.loaded)) {
+  var host = '';
+  var writeKey = '';
+  var waiting = []; // events made before load(): they wait for the write key
+  var memId = uuid();
+  var prefs = null;
+  var userId = null;
+  try {
+    prefs = JSON.parse(store(CONSENT)) || null;
+  } catch (e) {}
+  if (analytics()) userId = store(UID);
+  var script = d.currentScript;
+
+  var api = {
+    loaded: true,
+    VERSION: __VERSION__,
+
+    // load({writeKey, host, page}) configures the tag and sends the first
+    // page view unless page is false. host defaults to where tag.js came from.
+    load: function (o) {
+      if (writeKey || !o || !o.writeKey) return;
+      writeKey = o.writeKey;
+      host = (o.host || (script && script.src ? script.src.replace(/^(\w+:\/\/[^/]+).*$/, '$1') : '')).replace(/\/$/, '');
+      while (waiting.length) send(waiting.shift());
+      if (o.page !== false) api.page();
+    },
+
+    page: function (name, props) {
+      var l = w.location;
+      make('page', {
+        name: name || undefined,
+        properties: assign({ url: l.href, path: l.pathname, search: l.search, referrer: d.referrer, title: d.title }, props)
+      });
+    },
+
+    track: function (event, props) {
+      if (event) make('track', { event: String(event), properties: assign({}, props) });
+    },
+
+    // identify(userId, traits) or identify(traits).
+    identify: function (id, traits) {
+      if (id && typeof id == 'object') {
+        traits = id;
+        id = null;
+      }
+      if (id != null) {
+        userId = String(id);
+        if (analytics()) store(UID, userId);
+      }
+      make('identify', { traits: assign({}, traits) });
+    },
+
+    // consent({analytics: true, marketing: false, ...}) records the visitor's
+    // choice per category; it goes with every later event as
+    // context.consent.categoryPreferences. consent() returns the choice.
+    consent: function (p) {
+      if (!p) return assign({}, prefs);
+      var had = analytics();
+      prefs = assign(assign({}, prefs), p);
+      store(CONSENT, JSON.stringify(prefs));
+      if (had && !analytics()) api.reset();
+      return assign({}, prefs);
+    },
+
+    // reset() forgets the user and the anonymous id (e.g. on logout).
+    reset: function () {
+      userId = null;
+      store(UID, null);
+      store(AID, null);
+      memId = uuid();
+    },
+
+    push: function (args) {
+      if (args && api[args[0]] && METHODS.indexOf(args[0]) >= 0) api[args[0]].apply(api, [].slice.call(args, 1));
+    }
+  };
+
+  function analytics() {
+    return !!(prefs && prefs.analytics === true);
+  }
+
+  function anonymousId() {
+    if (!analytics()) return memId;
+    var id = store(AID);
+    if (!id) store(AID, (id = memId));
+    return id;
+  }
+
+  function make(type, e) {
+    e.type = type;
+    e.messageId = uuid();
+    e.timestamp = new Date().toISOString();
+    e.anonymousId = anonymousId();
+    if (userId) e.userId = userId;
+    e.context = {
+      library: { name: 'sillage.js', version: api.VERSION },
+      page: { url: w.location.href, path: w.location.pathname, referrer: d.referrer, title: d.title },
+      userAgent: nav.userAgent,
+      locale: nav.language
+    };
+    if (prefs) e.context.consent = { categoryPreferences: assign({}, prefs) };
+    if (writeKey) send(e);
+    else waiting.push(e);
+  }
+
+  function send(e) {
+    e.writeKey = writeKey;
+    deliver(host + '/v1/' + e.type, e);
+  }
+
+  w.sillage = api;
+  if (queued && queued.push) {
+    // Calls made through the stub after this point go straight to the tag.
+    queued.push = api.push;
+    for (var i = 0; i < queued.length; i++) api.push(queued[i]);
+  }
+  if (!writeKey && script && script.getAttribute('data-write-key')) {
+    api.load({ writeKey: script.getAttribute('data-write-key'), host: script.getAttribute('data-host') });
+  }
+}
