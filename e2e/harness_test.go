@@ -122,6 +122,11 @@ func (p *proc) waitReady(timeout time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT) // goroutine dump into the log
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
 	p.t.Fatalf("sillage not ready within %s:\n%s", timeout, p.Log())
 }
 

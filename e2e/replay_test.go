@@ -18,17 +18,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sillage/sillage/internal/replay"
+	"github.com/sillage/sillage/schemas"
 	"github.com/sillage/sillage/sink"
 )
 
 const reesFile = "../../shared/data/clickstream/rees46-multicategory/2019-Oct-head17k.csv"
 
 // abandonedCarts computes, from the CSV alone, the users who added to cart
-// and did not complete an order within window in event time. A cart is
-// decided when its deadline (cart time + window) is strictly before the last
-// event time of the data: an event at exactly the deadline could still be
-// followed by a purchase at that same instant. The rest are pending.
-func abandonedCarts(rows []replay.Row, window time.Duration) (decided, pending map[string]bool) {
+// and did not complete an order within window in event time: a cart at c
+// is abandoned when no purchase happens at c <= t < c+window, and decided
+// once the data reaches its deadline (c+window <= last event time); the
+// others are pending. stillIn holds the decided users with an abandoned cart
+// after which they never purchased: a purchase after the entry makes a
+// profile exit the segment.
+func abandonedCarts(rows []replay.Row, window time.Duration) (decided, pending, stillIn map[string]bool) {
 	type ev struct {
 		at   time.Time
 		kind string
@@ -41,36 +44,43 @@ func abandonedCarts(rows []replay.Row, window time.Duration) (decided, pending m
 			end = r.EventTime
 		}
 	}
-	decided, pending = map[string]bool{}, map[string]bool{}
+	decided, pending, stillIn = map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for user, evs := range byUser {
-		abandoned, open := false, false
+		abandoned, open, stays := false, false, false
 		for _, c := range evs {
 			if c.kind != "cart" {
 				continue
 			}
 			deadline := c.at.Add(window)
-			bought := false
+			bought, boughtLater := false, false
 			for _, p := range evs {
-				if p.kind == "purchase" && !p.at.Before(c.at) && !p.at.After(deadline) {
+				if p.kind != "purchase" || p.at.Before(c.at) {
+					continue
+				}
+				boughtLater = true
+				if p.at.Before(deadline) {
 					bought = true
-					break
 				}
 			}
 			switch {
 			case bought:
-			case deadline.Before(end):
+			case !deadline.After(end):
 				abandoned = true
+				stays = stays || !boughtLater
 			default:
 				open = true
 			}
 		}
 		if abandoned {
 			decided[user] = true
+			if stays {
+				stillIn[user] = true
+			}
 		} else if open {
 			pending[user] = true
 		}
 	}
-	return decided, pending
+	return decided, pending, stillIn
 }
 
 func metricValue(t testing.TB, adminAddr, name string) float64 {
@@ -175,23 +185,37 @@ func TestREES46ReplayWithRestart(t *testing.T) {
 
 	// The segment: exactly the users who carted and did not buy within 10
 	// minutes, among those decided when the data ends.
-	decided, pending := abandonedCarts(rows, 10*time.Minute)
-	t.Logf("expected: %d decided, %d pending", len(decided), len(pending))
-	var members map[string]bool
-	var transitions int
+	decided, pending, stillIn := abandonedCarts(rows, 10*time.Minute)
+	t.Logf("expected: %d decided (%d still members at the end), %d pending", len(decided), len(stillIn), len(pending))
+	var entered, members map[string]bool
+	var all []*schemas.MembershipTransition
 	require.Eventually(t, func() bool {
-		all, m := memberships(t, []string{broker}, "sillage.")
-		members, transitions = m["cart_abandoned"], len(all)
-		return len(members) >= len(decided)
+		all, _ = memberships(t, []string{broker}, "sillage.")
+		entered, members = map[string]bool{}, map[string]bool{}
+		for _, tr := range all {
+			if tr.Segment != "cart_abandoned" {
+				continue
+			}
+			if tr.Transition == schemas.Entered {
+				entered[tr.ProfileID] = true
+				members[tr.ProfileID] = true
+			} else {
+				delete(members, tr.ProfileID)
+			}
+		}
+		return len(entered) >= len(decided)
 	}, 2*time.Minute, time.Second)
-	require.Equal(t, sortedKeys(decided), sortedKeys(members))
-	all, _ := memberships(t, []string{broker}, "sillage.")
+	require.Equal(t, sortedKeys(decided), sortedKeys(entered), "entries: the users who carted and did not buy within 10 minutes")
+	require.Equal(t, sortedKeys(stillIn), sortedKeys(members), "members at the end: exits for those who bought later")
+	for u := range pending {
+		require.False(t, entered[u], "user %s is still pending when the data ends", u)
+	}
 	ids := map[string]bool{}
 	for _, tr := range all {
 		require.False(t, ids[tr.ID], "transition %s emitted twice", tr.ID)
 		ids[tr.ID] = true
 	}
-	t.Logf("%d transitions on the membership topic", transitions)
+	t.Logf("%d transitions on the membership topic", len(all))
 	p.stop(t)
 }
 

@@ -1,6 +1,7 @@
 package segmenter
 
 import (
+	"sort"
 	"strconv"
 	"time"
 
@@ -77,6 +78,7 @@ func (r *absenceRule) kind() string { return "absence" }
 func (r *absenceRule) onEvent(ec *evalCtx, st *segmentState, out []transition) []transition {
 	t := ec.eventTime
 	if ec.match(r.missing) {
+		completed := rememberCompletion(st.Completed, t)
 		switch {
 		case st.Due != 0 && t >= st.Start:
 			*st = segmentState{} // completed in time: the window closes without entry
@@ -84,10 +86,34 @@ func (r *absenceRule) onEvent(ec *evalCtx, st *segmentState, out []transition) [
 			*st = segmentState{}
 			out = append(out, eventCause(schemas.Exited, &ec.ev, t, "event matched absence.missing"))
 		}
+		st.Completed = completed
 		return out
 	}
 	if !st.Member && st.Due == 0 && ec.match(r.start) {
+		// A completion already seen within [t, t+within) — it arrived
+		// before this start although it happened after it — closes the
+		// window at once.
+		for _, c := range st.Completed {
+			if c >= t && c < t+r.within {
+				return out
+			}
+		}
 		st.Start, st.StartEvent, st.Due = t, ec.ev.ID, t+r.within
+	}
+	return out
+}
+
+// rememberCompletion adds t to the sorted, bounded list of completion times.
+func rememberCompletion(list []int64, t int64) []int64 {
+	i := sort.Search(len(list), func(i int) bool { return list[i] >= t })
+	if i < len(list) && list[i] == t {
+		return list
+	}
+	// A new slice: the caller keeps the old one to detect changes.
+	out := make([]int64, 0, len(list)+1)
+	out = append(append(append(out, list[:i]...), t), list[i:]...)
+	if len(out) > maxCompleted {
+		out = out[len(out)-maxCompleted:]
 	}
 	return out
 }

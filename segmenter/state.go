@@ -3,6 +3,7 @@ package segmenter
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/sillage/sillage/schemas"
 )
@@ -35,11 +36,27 @@ type segmentState struct {
 	// Start and StartEvent: the event that opened an absence window.
 	Start      int64  `json:"start,omitempty"`
 	StartEvent string `json:"start_event,omitempty"`
+	// Completed holds the event times of the latest events matching an
+	// absence rule's `missing` predicate (at most maxCompleted, oldest
+	// first), so that a `start` event arriving after its completion (out of
+	// order: concurrent requests, retries) does not open a window that was
+	// in fact completed.
+	Completed []int64 `json:"completed,omitempty"`
 }
+
+// maxCompleted bounds segmentState.Completed.
+const maxCompleted = 8
+
+func (a segmentState) equal(b segmentState) bool {
+	return a.Member == b.Member && a.Since == b.Since && a.Due == b.Due && a.Start == b.Start &&
+		a.StartEvent == b.StartEvent && slices.Equal(a.Completed, b.Completed)
+}
+
+func (a segmentState) isZero() bool { return a.equal(segmentState{}) }
 
 func (s *profileState) empty() bool {
 	for _, ss := range s.Segments {
-		if *ss != (segmentState{}) {
+		if !ss.isZero() {
 			return false
 		}
 	}

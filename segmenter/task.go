@@ -139,7 +139,7 @@ func (t *task) apply(rec *kgo.Record, ev *schemas.EnrichedEvent, out *stream.Out
 			t.trs = seg.rule.onDue(&ss, t.trs) // the window closed before this event
 		}
 		t.trs = seg.rule.onEvent(t.ec, &ss, t.trs)
-		if ss != before {
+		if !ss.equal(before) {
 			changed = true
 			t.setSegment(st, seg.Name, ss, before.Due, profile)
 		}
@@ -161,7 +161,7 @@ func (t *task) apply(rec *kgo.Record, ev *schemas.EnrichedEvent, out *stream.Out
 
 // setSegment stores a segment's new state and keeps the timer index in step.
 func (t *task) setSegment(st *profileState, name string, ss segmentState, oldDue int64, profile string) {
-	if ss == (segmentState{}) {
+	if ss.isZero() {
 		delete(st.Segments, name)
 	} else {
 		if st.Segments == nil {

@@ -90,7 +90,23 @@ func TestAllowedLatenessDelaysTimers(t *testing.T) {
 	h.process(h.event("p", "track", "Order Completed", at(29*time.Minute)))
 	h.process(h.event("q", "page", "", at(40*time.Minute)))
 	requireTransitions(t, h.transitions(h.tick(time.Millisecond)))
-	require.Empty(t, h.profileKeys())
+	require.Equal(t, 0.0, h.gauge("timers"), "the window closed")
+}
+
+func TestCompletionArrivingBeforeItsStart(t *testing.T) {
+	// Two concurrent requests of one visitor: the order reaches Kafka
+	// before the cart addition it follows in event time.
+	h := newHarness(t, testConfig(), "")
+	h.process(h.event("p", "track", "Order Completed", at(14*time.Second)))
+	h.process(h.event("p", "track", "Product Added", at(0)))
+	h.process(h.event("q", "page", "", at(time.Hour)))
+	requireTransitions(t, h.transitions(h.tick(time.Millisecond)))
+	require.Equal(t, 0.0, h.gauge("timers"))
+	// A completion before the cart does not count: that cart is abandoned.
+	h.process(h.event("r", "track", "Order Completed", at(time.Hour-time.Second)))
+	h.process(h.event("r", "track", "Product Added", at(time.Hour)))
+	h.process(h.event("q", "page", "", at(2*time.Hour)))
+	requireTransitions(t, h.transitions(h.tick(time.Millisecond)), want{"cart_abandoned", "r", schemas.Entered, at(time.Hour + 30*time.Minute)})
 }
 
 func TestCartAbandonedCompletion(t *testing.T) {

@@ -12,13 +12,20 @@ import (
 	"github.com/sillage/sillage/internal/kafka"
 )
 
-// restore reads a store's changelog partition from its start up to the last
-// stable offset, read_committed, and applies it. It returns the number of
-// records applied.
+// restore reads a store's changelog partition from its start to its end
+// and applies the committed writes. It reads uncommitted and resolves
+// transactions itself from their control records: a brokers' last stable
+// offset can sit behind data of a transaction that will never get a marker
+// (a producer killed mid-transaction, which the broker aborts implicitly or
+// on timeout), so waiting for read_committed to reach an end offset could
+// wait forever. Writes of a transaction without a commit marker at the end
+// are not applied: nobody can commit them any more, since the partition's
+// task is here now and its producer fences the previous one. It returns
+// the number of records applied.
 func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 	cl, err := kgo.NewClient(append(kcfg.Opts("restore"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {s.partition: kgo.NewOffset().AtStart()}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
 		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
@@ -26,7 +33,7 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := adm.ListCommittedOffsets(ctx, s.topic)
+	ends, err := adm.ListEndOffsets(ctx, s.topic)
 	if err != nil {
 		return 0, fmt.Errorf("listing end of %s: %w", s.topic, err)
 	}
@@ -46,6 +53,7 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 	}
 	n := 0
 	next := int64(0)
+	open := map[int64][]*kgo.Record{} // producer id -> writes of its open transaction
 	for next < end.Offset {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		fetches := cl.PollFetches(pctx)
@@ -60,16 +68,32 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 			}
 		})
 		if ferr != nil && !kerr.IsRetriable(ferr) {
-			return n, fmt.Errorf("reading %s/%d: %w", s.topic, s.partition, ferr)
+			return n, fmt.Errorf("reading %s/%d (at %d of %d): %w", s.topic, s.partition, next, end.Offset, ferr)
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			next = r.Offset + 1
-			if r.Attrs.IsControl() {
-				return
+			switch {
+			case r.Attrs.IsControl():
+				if isCommitMarker(r) {
+					for _, w := range open[r.ProducerID] {
+						s.apply(w)
+						n++
+					}
+				}
+				delete(open, r.ProducerID)
+			case r.Attrs.IsTransactional():
+				open[r.ProducerID] = append(open[r.ProducerID], r)
+			default:
+				s.apply(r)
+				n++
 			}
-			s.apply(r)
-			n++
 		})
 	}
 	return n, nil
+}
+
+// isCommitMarker reads a control record's key: version (int16), type
+// (int16: 0 abort, 1 commit).
+func isCommitMarker(r *kgo.Record) bool {
+	return len(r.Key) >= 4 && r.Key[2] == 0 && r.Key[3] == 1
 }

@@ -146,15 +146,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	err := r.loop(ctx)
 	r.ready.Store(false)
+	if err != nil {
+		r.log.Error("stage stopping on error", "err", err)
+	}
 	r.shutdown(err == nil)
 	return err
 }
 
+// closeClient leaves the group and closes the client. The loop may have
+// stopped between a poll and AllowRebalance, so rebalancing is allowed
+// first (with BlockRebalanceOnPoll, leaving the group would wait forever).
 func (r *Runner) closeClient() {
 	if r.sess != nil {
-		r.sess.Close()
+		r.sess.CloseAllowingRebalance()
 	} else if r.cl != nil {
-		r.cl.Close()
+		r.cl.CloseAllowingRebalance()
 	}
 }
 
