@@ -94,3 +94,25 @@ func memberships(t testing.TB, brokers []string, prefix string) ([]*schemas.Memb
 	}
 	return all, members
 }
+
+// logOffsets logs, per partition, the high watermark and the last stable
+// offset of topics (diagnostics for a failed check).
+func logOffsets(t testing.TB, brokers []string, topics ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hwm, err1 := adm.ListEndOffsets(ctx, topics...)
+	lso, err2 := adm.ListCommittedOffsets(ctx, topics...)
+	if err1 != nil || err2 != nil {
+		t.Logf("listing offsets: %v %v", err1, err2)
+		return
+	}
+	hwm.Each(func(o kadm.ListedOffset) {
+		l, _ := lso.Lookup(o.Topic, o.Partition)
+		t.Logf("%s/%d: high watermark %d, last stable %d", o.Topic, o.Partition, o.Offset, l.Offset)
+	})
+}

@@ -103,6 +103,15 @@ func metricValue(t testing.TB, adminAddr, name string) float64 {
 	return 0
 }
 
+// waitFor polls cond until it holds or the timeout passes; the assertions
+// that follow report what differs.
+func waitFor(timeout time.Duration, cond func() bool) {
+	deadline := time.Now().Add(timeout)
+	for !cond() && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+	}
+}
+
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -189,7 +198,7 @@ func TestREES46ReplayWithRestart(t *testing.T) {
 	t.Logf("expected: %d decided (%d still members at the end), %d pending", len(decided), len(stillIn), len(pending))
 	var entered, members map[string]bool
 	var all []*schemas.MembershipTransition
-	require.Eventually(t, func() bool {
+	waitFor(60*time.Second, func() bool {
 		all, _ = memberships(t, []string{broker}, "sillage.")
 		entered, members = map[string]bool{}, map[string]bool{}
 		for _, tr := range all {
@@ -204,7 +213,11 @@ func TestREES46ReplayWithRestart(t *testing.T) {
 			}
 		}
 		return len(entered) >= len(decided)
-	}, 2*time.Minute, time.Second)
+	})
+	if len(entered) != len(decided) {
+		logOffsets(t, []string{broker}, "sillage.segments.membership", "sillage.events.enriched", "sillage.segmenter.profiles.changelog")
+	}
+	t.Logf("segmenter: timers pending %v, late events %v", metricValue(t, adminAddr, "sillage_segmenter_timers_pending"), metricValue(t, adminAddr, "sillage_segmenter_late_events_total"))
 	require.Equal(t, sortedKeys(decided), sortedKeys(entered), "entries: the users who carted and did not buy within 10 minutes")
 	require.Equal(t, sortedKeys(stillIn), sortedKeys(members), "members at the end: exits for those who bought later")
 	for u := range pending {

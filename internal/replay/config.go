@@ -33,6 +33,11 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the exponential backoff between tries.
 	MinBackoff time.Duration `yaml:"min_backoff"`
 	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// SentAt sends sentAt (the time of each attempt), so that the
+	// collector's clock-skew correction applies as for a live client.
+	// Off by default: the rows' times are historical facts, and the
+	// correction would add each request's transit time to them.
+	SentAt bool `yaml:"sent_at"`
 }
 
 // DefaultConfig returns the defaults: the demo write key against a local
@@ -53,6 +58,7 @@ func DefaultConfig() Config {
 
 // RegisterFlags binds the config to flags named replay.*.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.SentAt, "replay.sent-at", c.SentAt, "send sentAt like a live client (clock-skew correction then adds transit time to the rows' times)")
 	fs.StringVar(&c.URL, "replay.url", c.URL, "base URL of the collector to post to")
 	fs.StringVar(&c.WriteKey, "replay.write-key", c.WriteKey, "write key of the source")
 	fs.StringVar(&c.File, "replay.file", c.File, "REES46 CSV file to replay")

@@ -6,8 +6,12 @@
 // Mapping, one track call per row: view → "Product Viewed", cart → "Product
 // Added", remove_from_cart → "Product Removed", purchase → "Order Completed"
 // (with a deterministic order_id, revenue = price and a one-item products
-// list). userId is the row's user_id, timestamp its event_time (UTC), sentAt
-// the time of sending, properties carry product_id, category_id,
+// list). userId is the row's user_id, timestamp its event_time (UTC);
+// sentAt is not sent by default (Config.SentAt): the rows' times are
+// historical facts, and clock-skew correction (receivedAt − (sentAt −
+// timestamp)) would add the request's transit time to them, moving events
+// that sit exactly on a window or session boundary by a few milliseconds.
+// Properties carry product_id, category_id,
 // category_code, brand, price, currency "USD", quantity 1 and user_session
 // (empty category_code or brand are omitted).
 //

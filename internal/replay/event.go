@@ -9,7 +9,7 @@ type event struct {
 	MessageID  string     `json:"messageId"`
 	UserID     string     `json:"userId"`
 	Timestamp  string     `json:"timestamp"`
-	SentAt     string     `json:"sentAt"`
+	SentAt     string     `json:"sentAt,omitempty"`
 	Properties properties `json:"properties"`
 	Context    evContext  `json:"context"`
 }

@@ -21,7 +21,10 @@ type result struct {
 
 // post makes one /v1/batch request.
 func (s *sender) post(ctx context.Context, b []event) result {
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	now := ""
+	if s.cfg.SentAt {
+		now = time.Now().UTC().Format(time.RFC3339Nano)
+	}
 	for i := range b {
 		b[i].SentAt = now
 	}

@@ -132,7 +132,7 @@ type sender struct {
 
 type batchBody struct {
 	Batch  []event `json:"batch"`
-	SentAt string  `json:"sentAt"`
+	SentAt string  `json:"sentAt,omitempty"`
 }
 
 // send posts one batch until it is acknowledged, refused for good, out of

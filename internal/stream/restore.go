@@ -53,7 +53,15 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 	}
 	n := 0
 	next := int64(0)
-	open := map[int64][]*kgo.Record{} // producer id -> writes of its open transaction
+	// Writes of each producer's open transaction. A producer id comes back
+	// with a higher epoch after a restart (same transactional id): its
+	// earlier open transaction was aborted, whether or not an abort marker
+	// was written, so its writes are dropped.
+	type txn struct {
+		epoch  int16
+		writes []*kgo.Record
+	}
+	open := map[int64]*txn{}
 	for next < end.Offset {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		fetches := cl.PollFetches(pctx)
@@ -74,15 +82,20 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 			next = r.Offset + 1
 			switch {
 			case r.Attrs.IsControl():
-				if isCommitMarker(r) {
-					for _, w := range open[r.ProducerID] {
+				if t := open[r.ProducerID]; t != nil && t.epoch == r.ProducerEpoch && isCommitMarker(r) {
+					for _, w := range t.writes {
 						s.apply(w)
 						n++
 					}
 				}
 				delete(open, r.ProducerID)
 			case r.Attrs.IsTransactional():
-				open[r.ProducerID] = append(open[r.ProducerID], r)
+				t := open[r.ProducerID]
+				if t == nil || t.epoch != r.ProducerEpoch {
+					t = &txn{epoch: r.ProducerEpoch}
+					open[r.ProducerID] = t
+				}
+				t.writes = append(t.writes, r)
 			default:
 				s.apply(r)
 				n++
