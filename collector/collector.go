@@ -99,13 +99,17 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 		ErrorHandler:          c.errorHandler,
 		Name:                  "sillage",
 		NoDefaultServerHeader: true,
-		MaxRequestBodySize:    cfg.MaxBodyBytes,
-		ReadBufferSize:        16 * 1024, // bounds the request line and headers
-		ReadTimeout:           cfg.ReadTimeout,
-		WriteTimeout:          cfg.WriteTimeout,
-		IdleTimeout:           cfg.IdleTimeout,
-		CloseOnShutdown:       true,
-		Logger:                slogPrinter{c.log},
+		// Bodies up to twice the limit are read whole, so that the client
+		// (still writing when a server refuses early) reads a clean 413
+		// JSON answer; the handler enforces MaxBodyBytes itself. Larger
+		// bodies get the 413 and the connection is closed.
+		MaxRequestBodySize: 2*cfg.MaxBodyBytes + 64*1024,
+		ReadBufferSize:     16 * 1024, // bounds the request line and headers
+		ReadTimeout:        cfg.ReadTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		CloseOnShutdown:    true,
+		Logger:             slogPrinter{c.log},
 	}
 	return c, nil
 }

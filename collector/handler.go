@@ -142,7 +142,11 @@ func (c *Collector) body(ctx *fasthttp.RequestCtx) ([]byte, *apiError) {
 	enc := ctx.Request.Header.ContentEncoding()
 	switch {
 	case len(enc) == 0 || bytes.EqualFold(enc, []byte("identity")):
-		return ctx.Request.Body(), nil
+		b := ctx.Request.Body()
+		if len(b) > c.cfg.MaxBodyBytes {
+			return nil, newError(fasthttp.StatusRequestEntityTooLarge, reasonBodyTooLarge, "body exceeds %d bytes (it has %d)", c.cfg.MaxBodyBytes, len(b))
+		}
+		return b, nil
 	case bytes.EqualFold(enc, []byte("gzip")):
 		b, err := ctx.Request.BodyGunzipWithLimit(c.cfg.MaxBodyBytes)
 		if errors.Is(err, fasthttp.ErrBodyTooLarge) {

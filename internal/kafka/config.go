@@ -49,6 +49,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.Partitions = n
 		return err
 	})
+	fs.Func("kafka.replication-factor", "replication factor of topics Sillage creates (-1: the brokers' default)", func(s string) error {
+		var n int16
+		_, err := fmt.Sscan(s, &n)
+		c.ReplicationFactor = n
+		return err
+	})
 	fs.BoolVar(&c.CreateTopics, "kafka.create-topics", c.CreateTopics, "create missing topics at start")
 }
 
