@@ -30,7 +30,7 @@ GOTESTFLAGS ?=
 KAFKA_PORT ?= 19092
 export KAFKA_PORT
 
-.PHONY: test test-deps test-unit test-integration test-e2e test-race test-tag test-deps-tag \
+.PHONY: test test-deps test-deps-apt test-unit test-integration test-e2e test-race test-tag test-deps-tag \
 	build bench lint vet fmt-check shellcheck kafka-install kafka-start kafka-stop clean
 
 test: test-deps lint test-unit test-tag test-integration
@@ -39,7 +39,16 @@ test: test-deps lint test-unit test-tag test-integration
 # Everything a fresh machine needs beyond Go, Java 17 and Maven is installed here.
 # Hooks for later issues: S3 server (versitygw), mailpit, DuckDB, Chromium +
 # playwright-core / @segment/analytics-node for tag/ — add them as prerequisites.
-test-deps: kafka-install test-deps-tag
+test-deps: kafka-install test-deps-tag test-deps-apt
+
+# Debian packages the tests use: kcat reads the embedded broker as a newcomer would.
+APT_PKGS ?= kcat
+test-deps-apt:
+	@missing=""; for p in $(APT_PKGS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get install -y -q $$missing >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $$missing; }; \
+	fi
 
 kafka-install:
 	bash scripts/kafka.sh install

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -81,6 +82,33 @@ func abandonedCarts(rows []replay.Row, window time.Duration) (decided, pending, 
 		}
 	}
 	return decided, pending, stillIn
+}
+
+// checkKcat reads the membership topic with kcat (Debian package kcat), as
+// a newcomer would, and checks it sees every transition by profile key.
+func checkKcat(t *testing.T, broker, topic string, all []*schemas.MembershipTransition) {
+	t.Helper()
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("kcat is not installed; `make test` installs it (apt-get install kcat)")
+		}
+		t.Log("kcat not installed: skipping the kcat check (make test installs it)")
+		return
+	}
+	out, err := exec.Command(kcat, "-b", broker, "-C", "-t", topic, "-e", "-q", "-f", "%k\n").Output()
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, lines, len(all), "kcat reads every transition")
+	want := map[string]int{}
+	for _, tr := range all {
+		want[tr.ProfileID]++
+	}
+	got := map[string]int{}
+	for _, l := range lines {
+		got[l]++
+	}
+	require.Equal(t, want, got)
 }
 
 func metricValue(t testing.TB, adminAddr, name string) float64 {
@@ -229,6 +257,7 @@ func TestREES46ReplayWithRestart(t *testing.T) {
 		ids[tr.ID] = true
 	}
 	t.Logf("%d transitions on the membership topic", len(all))
+	checkKcat(t, broker, "sillage.segments.membership", all)
 	p.stop(t)
 }
 
