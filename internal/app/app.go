@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -58,6 +60,13 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 		defer b.Close()
 		cfg.Kafka.Brokers = b.Addrs()
+		// A new transactional id per start: the embedded broker (kfake)
+		// aborts a transaction left open by a crash without writing an
+		// abort marker, and read_committed consumers then treat later
+		// transactions of the same producer id as aborted too. A fresh
+		// id gets a fresh producer id. Real Kafka writes the markers when
+		// the same id comes back, so there ids stay stable (fencing).
+		cfg.InstanceID += "-" + startNonce()
 	}
 
 	// Topics and schemas.
@@ -176,6 +185,12 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	log.Info("sillage running", "target", cfg.Target, "brokers", cfg.Kafka.Brokers)
 	return runServices(ctx, log, ShutdownBudget, services)
+}
+
+func startNonce() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func printBanner(cfg *Config, adminAddr string) {
