@@ -71,6 +71,9 @@ type Server struct {
 
 // New builds the server; routes are added with Handle before Run.
 func New(cfg Config, log *slog.Logger, gather prometheus.Gatherer) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), gather: gather}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)

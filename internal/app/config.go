@@ -152,12 +152,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func prefixErr(part string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", part, err)
-}
+// prefixErr returns the error of a part; each part's errors already name
+// their field with its section (e.g. "kafka.partitions: …").
+func prefixErr(_ string, err error) error { return err }
 
 // applyEmbeddedDefaults fills what the embedded default provides.
 func (c *Config) applyEmbeddedDefaults() {
