@@ -53,10 +53,11 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 	}
 	n := 0
 	next := int64(0)
-	// Writes of each producer's open transaction. A producer id comes back
-	// with a higher epoch after a restart (same transactional id): its
-	// earlier open transaction was aborted, whether or not an abort marker
-	// was written, so its writes are dropped.
+	// Writes of each producer's open transaction. Data of a producer id
+	// with a higher epoch than its open transaction's (it came back after a
+	// crash with the same transactional id) means that transaction was
+	// aborted, whether or not an abort marker was written: its writes are
+	// dropped.
 	type txn struct {
 		epoch  int16
 		writes []*kgo.Record
@@ -82,7 +83,9 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 			next = r.Offset + 1
 			switch {
 			case r.Attrs.IsControl():
-				if t := open[r.ProducerID]; t != nil && t.epoch == r.ProducerEpoch && isCommitMarker(r) {
+				// With transactions v2 (KIP-890, Kafka 4) the marker carries
+				// the epoch bumped at the end of the transaction.
+				if t := open[r.ProducerID]; t != nil && r.ProducerEpoch >= t.epoch && isCommitMarker(r) {
 					for _, w := range t.writes {
 						s.apply(w)
 						n++
@@ -91,7 +94,7 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 				delete(open, r.ProducerID)
 			case r.Attrs.IsTransactional():
 				t := open[r.ProducerID]
-				if t == nil || t.epoch != r.ProducerEpoch {
+				if t == nil || r.ProducerEpoch > t.epoch {
 					t = &txn{epoch: r.ProducerEpoch}
 					open[r.ProducerID] = t
 				}

@@ -12,9 +12,10 @@ import (
 // transactional id: the restored store holds the committed writes only.
 func TestRestoreKeepsOnlyCommittedWrites(t *testing.T) {
 	kcfg := testCluster(t, 1, "cl")
+	topic := kcfg.TopicPrefix + "cl"
 	ctx := context.Background()
 	newTxn := func() *kgo.Client {
-		cl, err := kgo.NewClient(append(kcfg.ProducerOpts("t"), kgo.TransactionalID("restore-test"),
+		cl, err := kgo.NewClient(append(kcfg.ProducerOpts("t"), kgo.TransactionalID(kcfg.TopicPrefix+"restore-test"),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 		require.NoError(t, err)
 		return cl
@@ -25,7 +26,7 @@ func TestRestoreKeepsOnlyCommittedWrites(t *testing.T) {
 			if kv[i+1] != "" {
 				v = []byte(kv[i+1])
 			}
-			require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "cl", Key: []byte(kv[i]), Value: v}).FirstErr())
+			require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(kv[i]), Value: v}).FirstErr())
 		}
 	}
 	a := newTxn()
@@ -44,7 +45,7 @@ func TestRestoreKeepsOnlyCommittedWrites(t *testing.T) {
 	write(b, "k4", "still-open")
 	a.Close()
 
-	s := newStore("s", "cl", 0)
+	s := newStore("s", topic, 0)
 	_, err := restore(ctx, kcfg, s)
 	require.NoError(t, err)
 	got := map[string]string{}

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sillage/sillage/internal/kafka"
+	"github.com/sillage/sillage/internal/testkafka"
 )
 
 // countTask counts records per key in a store and emits "key=count".
@@ -34,14 +34,20 @@ func (t *countTask) Process(_ context.Context, rec *kgo.Record, out *Output) err
 func (t *countTask) Tick(context.Context, time.Time, *Output) error { return nil }
 func (t *countTask) Close() error                                   { return nil }
 
+// testCluster returns a kfake cluster, or the real Kafka of
+// SILLAGE_TEST_KAFKA_BROKERS, with topics named by the returned config's
+// prefix: use kcfg.TopicPrefix + name.
 func testCluster(t testing.TB, parts int32, topics ...string) kafka.Config {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, topics...))
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
+	prefix := testkafka.Prefix(t)
+	names := make([]string, len(topics))
+	for i, n := range topics {
+		names[i] = prefix + n
+	}
 	kcfg := kafka.DefaultConfig()
-	kcfg.Brokers = c.ListenAddrs()
+	kcfg.Brokers = testkafka.Cluster(t, testkafka.Topics(parts, names...))
 	kcfg.Partitions = parts
+	kcfg.TopicPrefix = prefix
 	return kcfg
 }
 
@@ -92,23 +98,24 @@ func runFor(t testing.TB, r *Runner, until func() bool) {
 
 func TestTransactionalRunnerRestoresStateAndEmitsOnce(t *testing.T) {
 	kcfg := testCluster(t, 3, "in", "out")
+	in, outTopic := kcfg.TopicPrefix+"in", kcfg.TopicPrefix+"out"
 	factory := func(_ context.Context, _ TopicPartition, stores map[string]*Store) (Task, error) {
-		return &countTask{store: stores["counts"], out: "out"}, nil
+		return &countTask{store: stores["counts"], out: outTopic}, nil
 	}
 	newRunner := func() *Runner {
-		r, err := New(kcfg, Config{Name: "count", Topics: []string{"in"}, Stores: []string{"counts"}, Transactional: true}, factory, Deps{})
+		r, err := New(kcfg, Config{Name: "count", Topics: []string{in}, Stores: []string{"counts"}, Transactional: true}, factory, Deps{})
 		require.NoError(t, err)
 		return r
 	}
-	produce(t, kcfg, "in", 0, 300, 10)
+	produce(t, kcfg, in, 0, 300, 10)
 	r1 := newRunner()
 	runFor(t, r1, func() bool { return r1.m != nil && testutilCount(r1.m.recordsOut) >= 300 })
 
-	produce(t, kcfg, "in", 300, 600, 10)
+	produce(t, kcfg, in, 300, 600, 10)
 	r2 := newRunner()
 	runFor(t, r2, func() bool { return testutilCount(r2.m.recordsOut) >= 300 })
 
-	got := consumeAll(t, kcfg, "out", 600)
+	got := consumeAll(t, kcfg, outTopic, 600)
 	require.Len(t, got, 600, "every input exactly once in the output")
 	seen := map[string]bool{}
 	for _, v := range got {
@@ -153,7 +160,8 @@ func (t *durableTask) Flush(context.Context) error {
 
 func TestDurableRunnerCommitsOnlyDurableOffsets(t *testing.T) {
 	kcfg := testCluster(t, 1, "in")
-	produce(t, kcfg, "in", 0, 120, 1)
+	in := kcfg.TopicPrefix + "in"
+	produce(t, kcfg, in, 0, 120, 1)
 	var seen []string
 	var smu sync.Mutex
 	var task *durableTask
@@ -161,13 +169,13 @@ func TestDurableRunnerCommitsOnlyDurableOffsets(t *testing.T) {
 		task = &durableTask{durable: -1, sink: &seen, smu: &smu}
 		return task, nil
 	}
-	r, err := New(kcfg, Config{Name: "durable", Topics: []string{"in"}}, factory, Deps{})
+	r, err := New(kcfg, Config{Name: "durable", Topics: []string{in}}, factory, Deps{})
 	require.NoError(t, err)
 	runFor(t, r, func() bool { return testutilCount(r.m.recordsIn) >= 120 })
 	// Run flushed at shutdown: everything committed.
 	cl, err := kgo.NewClient(kcfg.Opts("check")...)
 	require.NoError(t, err)
 	defer cl.Close()
-	offs := fetchCommitted(t, cl, kcfg.TopicPrefix+"durable", "in")
+	offs := fetchCommitted(t, cl, kcfg.TopicPrefix+"durable", in)
 	require.Equal(t, int64(120), offs)
 }
