@@ -76,3 +76,11 @@ func TestFindConfigFile(t *testing.T) {
 	require.Equal(t, "b.yaml", findConfigFile([]string{"--config.file=b.yaml"}))
 	require.Equal(t, "", findConfigFile([]string{"-target", "all"}))
 }
+
+func TestDeployExampleConfigLoads(t *testing.T) {
+	cfg, _, err := Load([]string{"-config.file", "../../deploy/config.example.yaml"})
+	require.NoError(t, err, "deploy/config.example.yaml must stay valid")
+	require.False(t, cfg.IsEmbedded())
+	require.Equal(t, "all", cfg.Target)
+	require.Len(t, cfg.Kafka.Brokers, 3)
+}
