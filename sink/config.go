@@ -24,6 +24,9 @@ type Config struct {
 	// MaxAge rolls a batch this long after its first row arrived, so that
 	// data reaches the lake even when traffic is low.
 	MaxAge time.Duration `yaml:"max_age"`
+	// DedupEvents is how many recent event ids each partition remembers to
+	// drop a copy of an event reaching the lake twice (0 disables).
+	DedupEvents int `yaml:"dedup_events"`
 	// MaxPartitions rolls a batch once its rows span this many hour
 	// partitions (late events), bounding the open file writers.
 	MaxPartitions int `yaml:"max_partitions"`
@@ -45,6 +48,7 @@ func DefaultConfig() Config {
 		MaxRows:           100_000,
 		MaxBytes:          64 << 20,
 		MaxAge:            30 * time.Second,
+		DedupEvents:       100_000,
 		MaxPartitions:     48,
 		Compression:       "zstd",
 		WriteRetries:      3,
@@ -57,6 +61,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Root, "sink.root", c.Root, "lake root: a path or file:// URL")
 	fs.IntVar(&c.MaxRows, "sink.max-rows", c.MaxRows, "roll a partition's files after this many rows")
 	fs.Int64Var(&c.MaxBytes, "sink.max-bytes", c.MaxBytes, "roll a partition's files after this many bytes of input")
+	fs.IntVar(&c.DedupEvents, "sink.dedup-events", c.DedupEvents, "recent event ids remembered per partition to drop copies (0: off)")
 	fs.DurationVar(&c.MaxAge, "sink.max-age", c.MaxAge, "roll a partition's files this long after their first row")
 	fs.IntVar(&c.MaxPartitions, "sink.max-partitions", c.MaxPartitions, "roll once a batch spans this many hour partitions")
 	fs.StringVar(&c.Compression, "sink.compression", c.Compression, "Parquet compression: zstd, snappy, gzip, lz4 or none")
@@ -77,6 +82,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBytes < 1 {
 		errs = append(errs, fmt.Errorf("sink.max_bytes: %d, want at least 1", c.MaxBytes))
+	}
+	if c.DedupEvents < 0 || c.DedupEvents > 10_000_000 {
+		errs = append(errs, fmt.Errorf("sink.dedup_events: %d, want between 0 and 10000000", c.DedupEvents))
 	}
 	if c.MaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("sink.max_age: %s, want a positive duration", c.MaxAge))

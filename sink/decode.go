@@ -29,6 +29,10 @@ func (t *task) add(ctx context.Context, rec *kgo.Record) error {
 			return err
 		}
 		if bad = b; bad == nil {
+			if t.recent.seen(e.Raw.Source + "\x00" + e.Raw.EventID) {
+				s.metrics.duplicates.Inc()
+				break
+			}
 			row := eventRow(e)
 			addRow(t.cur, s.codec, partitionOf(TableEvents, row.EventTime), row, rec.Offset)
 		}

@@ -12,6 +12,7 @@ type metrics struct {
 	bytesWritten   prometheus.Counter
 	flushDuration  prometheus.Histogram
 	decodeFailures *prometheus.CounterVec
+	duplicates     prometheus.Counter
 	writeErrors    prometheus.Counter
 	bufferedRows   prometheus.Gauge
 	replayedRolls  prometheus.Counter
@@ -40,6 +41,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sillage_sink_decode_failures_total",
 			Help: "Input records that could not be decoded and went to the failed table, by the table they were meant for.",
 		}, []string{"table"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_sink_duplicate_events_dropped_total",
+			Help: "Events dropped because the same (source, event id) was written by this partition shortly before.",
+		}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sillage_sink_write_errors_total",
 			Help: "Failed attempts to write a file or manifest to the lake (retried).",
@@ -57,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.rowsWritten, m.filesWritten, m.bytesWritten, m.flushDuration,
-		m.decodeFailures, m.writeErrors, m.bufferedRows, m.replayedRolls} {
+		m.decodeFailures, m.duplicates, m.writeErrors, m.bufferedRows, m.replayedRolls} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -134,6 +134,10 @@ func (s *Sink) NewTask(ctx context.Context, tp stream.TopicPartition, _ map[stri
 		return nil, err
 	}
 	log := s.log.With("topic", tp.Topic, "partition", tp.Partition)
+	var recent *recentIDs
+	if table == TableEvents {
+		recent = newRecentIDs(s.cfg.DedupEvents)
+	}
 	for _, k := range bad {
 		log.Warn("ignoring object with an unexpected name among manifests", "key", k)
 	}
@@ -144,6 +148,7 @@ func (s *Sink) NewTask(ctx context.Context, tp stream.TopicPartition, _ map[stri
 		table:     table,
 		cur:       newBatch(),
 		durable:   -1,
+		recent:    recent,
 		manifests: refs,
 	}, nil
 }

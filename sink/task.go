@@ -24,6 +24,7 @@ type task struct {
 
 	cur     *batch
 	durable int64
+	recent  *recentIDs // events table: ids written recently, to drop copies
 
 	started bool
 	// manifests are the batch manifests of this partition that may still
