@@ -208,6 +208,26 @@ workflows:
 		require.True(t, tr.Consent.Marketing, "the transition carries the consent snapshot")
 	}
 
+	// The admin API shows the same transitions, decoded, to the token holder.
+	code, body := getWithToken(t, "http://"+adminAddr+"/v1/segments/transitions?limit=10", "")
+	require.Equal(t, 401, code, body)
+	code, body = getWithToken(t, "http://"+adminAddr+"/v1/segments/transitions?limit=10", "e2e-admin-token-"+id)
+	require.Equal(t, 200, code, body)
+	var view struct {
+		Transitions []struct {
+			Segment    string `json:"segment"`
+			ProfileID  string `json:"profile_id"`
+			Transition string `json:"transition"`
+		} `json:"transitions"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &view))
+	require.Len(t, view.Transitions, 3)
+	for _, tr := range view.Transitions {
+		require.Equal(t, "signed_up", tr.Segment)
+		require.Equal(t, "ENTERED", tr.Transition)
+		require.True(t, members["signed_up"][tr.ProfileID])
+	}
+
 	// Each entry triggered its webhook once, signed, retried after a 503.
 	require.Eventually(t, func() bool {
 		hooks.mu.Lock()
@@ -221,6 +241,20 @@ workflows:
 	}
 	hooks.mu.Unlock()
 	p.stop(t)
+}
+
+func getWithToken(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func allAtLeast(m map[string]int, n int) bool {

@@ -106,6 +106,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.SchemaRegistryURL == "" {
 		adm.HandleSchemaRegistry(embeddedReg.Handler())
 	}
+	adm.Handle("GET /v1/segments/transitions", adm.Protect(recentTransitions(cfg.Kafka, serde)))
 	if err := adm.Listen(); err != nil {
 		return err
 	}
