@@ -3,6 +3,7 @@
 //
 //	sillage [flags]              run (see -help)
 //	sillage replay [flags]       replay the REES46 clickstream into a collector
+//	sillage version              print the version
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sillage/sillage/internal/app"
@@ -21,9 +23,27 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
 func run(args []string) int {
-	if len(args) > 0 && args[0] == "replay" {
-		return replayMain(args[1:])
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "replay":
+			return replayMain(args[1:])
+		case "version":
+			fmt.Println("sillage", version)
+			return 0
+		default:
+			fmt.Fprintf(os.Stderr, "sillage: unknown command %q (commands: replay, version; flags: sillage -help)\n", args[0])
+			return 2
+		}
+	}
+	for _, a := range args {
+		if a == "-version" || a == "--version" {
+			fmt.Println("sillage", version)
+			return 0
+		}
 	}
 	cfg, _, err := app.Load(args)
 	if errors.Is(err, app.ErrExit) {

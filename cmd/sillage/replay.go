@@ -36,7 +36,8 @@ func replayMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := replay.Run(ctx, cfg, log)
-	fmt.Printf("replay: %+v\n", st)
+	fmt.Printf("replay: %d rows, %d sent, %d acknowledged, %d failed (%d requests, %d retries)\n",
+		st.Rows, st.Sent, st.Acknowledged, st.Failed, st.Requests, st.Retries)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sillage replay:", err)
 		return 1

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -122,6 +123,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return nil
 	}
 
+	collectorAddr := cfg.Collector.Addr
 	// Downstream first.
 	if targets["sink"] {
 		s, err := sink.New(cfg.Sink, sink.Deps{Logger: log, Registerer: reg, Serde: serde, Topics: topics})
@@ -178,11 +180,18 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return err
 		}
 		adm.AddCheck(admin.Check{Name: "collector", Ready: c.Ready})
-		services = append(services, service{"collector", c.Run})
+		// Bound here, so that a taken port fails the start before anything
+		// says Sillage is running.
+		ln, err := net.Listen("tcp", cfg.Collector.Addr)
+		if err != nil {
+			return fmt.Errorf("collector: listening on %s: %w", cfg.Collector.Addr, err)
+		}
+		collectorAddr = ln.Addr().String()
+		services = append(services, service{"collector", func(ctx context.Context) error { return c.Serve(ctx, ln) }})
 	}
 
 	if cfg.IsEmbedded() {
-		printBanner(cfg, adm.Addr())
+		printBanner(cfg, collectorAddr, adm.Addr())
 	}
 	log.Info("sillage running", "target", cfg.Target, "brokers", cfg.Kafka.Brokers)
 	return runServices(ctx, log, ShutdownBudget, services)
@@ -194,12 +203,16 @@ func startNonce() string {
 	return hex.EncodeToString(b)
 }
 
-func printBanner(cfg *Config, adminAddr string) {
+func printBanner(cfg *Config, collectorAddr, adminAddr string) {
 	host := func(addr string) string {
-		if len(addr) > 0 && addr[0] == ':' {
-			return "localhost" + addr
+		h, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return addr
 		}
-		return addr
+		if h == "" || h == "::" || h == "0.0.0.0" || h == "127.0.0.1" {
+			h = "localhost"
+		}
+		return net.JoinHostPort(h, p)
 	}
 	fmt.Fprintf(os.Stderr, `
 Sillage is running (embedded default: every stage in one process).
@@ -208,13 +221,13 @@ Sillage is running (embedded default: every stage in one process).
   tag            http://%[1]s/tag.js
   demo shop      http://%[1]s/demo
   admin          http://%[2]s         (metrics, schema registry, health)
-  Kafka broker   %[3]s         (e.g. kcat -b %[3]s -C -t %[4]s)
+  Kafka broker   %[3]s         (e.g. kcat -b %[3]s -C -t %[4]s -f '%%k %%T\n')
   data           %[5]s
 
   FOR TRYING IT OUT ONLY — demo credentials:
     write key    %[6]s
     admin token  %[7]s    (Authorization: Bearer %[7]s)
 
-`, host(cfg.Collector.Addr), host(adminAddr), cfg.Embedded.BrokerAddr, cfg.Kafka.Topics().Membership,
+`, host(collectorAddr), host(adminAddr), cfg.Embedded.BrokerAddr, cfg.Kafka.Topics().Membership,
 		cfg.DataDir, DemoWriteKey, DemoAdminToken)
 }

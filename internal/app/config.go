@@ -92,6 +92,13 @@ func (c *Config) IsEmbedded() bool { return c.Target == "all" && !c.brokersSet }
 
 // RegisterFlags binds every option to a flag.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: sillage [flags]          run the roles of -target (default: everything, embedded broker)")
+		fmt.Fprintln(fs.Output(), "       sillage replay [flags]   replay the REES46 clickstream into a collector (sillage replay -help)")
+		fmt.Fprintln(fs.Output(), "       sillage version")
+		fmt.Fprintln(fs.Output(), "\nflags (defaults, then -config.file, then flags):")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.Target, "target", c.Target, "role(s) of this process: "+strings.Join(Targets, ", ")+" (comma-separated)")
 	fs.StringVar(&c.DataDir, "data.dir", c.DataDir, "directory for the embedded broker's data, the local lake and spools")
 	fs.StringVar(&c.InstanceID, "instance.id", c.InstanceID, "identity of this instance among instances of the same stage (default: host name); names transactional ids, so it must be unique and stable per instance")
@@ -145,6 +152,23 @@ func (c *Config) Validate() error {
 	}
 	if ts["segmenter"] {
 		errs = append(errs, prefixErr("segmenter", c.Segmenter.Validate()), prefixErr("workflow", c.Workflow.Validate()))
+		// The definitions file is part of the configuration: load and
+		// check it (CEL type-checking, workflow secrets) now.
+		if defs, err := segmenter.LoadDefinitions(c.Segmenter.DefinitionsPath); err != nil {
+			errs = append(errs, fmt.Errorf("segmenter.definitions: %w", err))
+		} else if _, err := workflow.Parse(defs); err != nil {
+			errs = append(errs, fmt.Errorf("segmenter.definitions: workflows: %w", err))
+		}
+	}
+	if ts["enricher"] {
+		for name, path := range map[string]string{"enricher.geoip_path": c.Enricher.GeoIPPath, "enricher.asn_path": c.Enricher.ASNPath} {
+			if path == "" {
+				continue
+			}
+			if _, err := os.Stat(path); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
 	}
 	if ts["sink"] {
 		errs = append(errs, prefixErr("sink", c.Sink.Validate()))
@@ -162,6 +186,14 @@ func (c *Config) applyEmbeddedDefaults() {
 		return
 	}
 	c.Kafka.Brokers = []string{c.Embedded.BrokerAddr}
+	// The demo credentials must not be reachable from the network: the
+	// default ports listen on loopback only (give 0.0.0.0:8080 to expose).
+	if c.Collector.Addr == collector.DefaultConfig().Addr {
+		c.Collector.Addr = "127.0.0.1" + c.Collector.Addr
+	}
+	if c.Admin.Addr == admin.DefaultConfig().Addr {
+		c.Admin.Addr = "127.0.0.1" + c.Admin.Addr
+	}
 	if len(c.Collector.Sources) == 0 {
 		c.Collector.Sources = []collector.Source{{Name: "demo", WriteKey: DemoWriteKey, AllowedOrigins: []string{"*"}}}
 	}

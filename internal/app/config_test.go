@@ -1,6 +1,7 @@
 package app
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ func TestEmbeddedDefault(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, cfg.IsEmbedded())
 	require.Equal(t, []string{"127.0.0.1:9092"}, cfg.Kafka.Brokers)
+	require.Equal(t, "127.0.0.1:8080", cfg.Collector.Addr, "demo credentials on loopback only")
+	require.Equal(t, "127.0.0.1:8081", cfg.Admin.Addr)
 	require.Len(t, cfg.Collector.Sources, 1)
 	require.Equal(t, DemoWriteKey, cfg.Collector.Sources[0].WriteKey)
 	require.Equal(t, []string{DemoAdminToken}, cfg.Admin.Tokens)
@@ -83,4 +86,15 @@ func TestDeployExampleConfigLoads(t *testing.T) {
 	require.False(t, cfg.IsEmbedded())
 	require.Equal(t, "all", cfg.Target)
 	require.Len(t, cfg.Kafka.Brokers, 3)
+}
+
+func TestVerifyChecksDefinitionsAndDatabases(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "segments.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("segments: [{name: x, event: {enter: 'event.nme == \"a\"'}}]\n"), 0o644))
+	_, _, err := Load([]string{"-segmenter.definitions", bad})
+	require.ErrorContains(t, err, "undefined field 'nme'")
+	_, _, err = Load([]string{"-segmenter.definitions", "/no/such/segments.yaml"})
+	require.ErrorContains(t, err, "segmenter.definitions")
+	_, _, err = Load([]string{"-enricher.geoip-path", "/no/such/city.mmdb"})
+	require.ErrorContains(t, err, "enricher.geoip_path")
 }

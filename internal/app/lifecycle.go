@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -32,7 +33,10 @@ func runServices(ctx context.Context, log *slog.Logger, budget time.Duration, se
 		go func() {
 			err := r.run(sctx)
 			if err != nil && sctx.Err() == nil {
-				failed <- fmt.Errorf("%s: %w", r.name, err)
+				if !strings.HasPrefix(err.Error(), r.name+":") {
+					err = fmt.Errorf("%s: %w", r.name, err)
+				}
+				failed <- err
 			}
 			r.done <- err
 		}()

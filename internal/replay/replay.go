@@ -46,6 +46,12 @@ func Send(ctx context.Context, cfg Config, rows []Row, logger *slog.Logger) (Sta
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// A batch whose retries are exhausted stops the whole replay: the
+	// collector has been unavailable for RetryFor, and retrying every later
+	// batch for as long again would run for hours.
+	parent := ctx
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = cfg.Concurrency
 	defer transport.CloseIdleConnections()
@@ -54,6 +60,7 @@ func Send(ctx context.Context, cfg Config, rows []Row, logger *slog.Logger) (Sta
 		url:    cfg.endpoint(),
 		client: &http.Client{Transport: transport, Timeout: cfg.Timeout},
 		log:    logger,
+		abort:  abort,
 	}
 
 	batches := make(chan []event)
@@ -112,6 +119,9 @@ dispatch:
 	}
 	logger.Info("replay done", "rows", st.Rows, "sent", st.Sent, "acknowledged", st.Acknowledged, "failed", st.Failed,
 		"requests", st.Requests, "retries", st.Retries, "seconds", time.Since(start).Seconds())
+	if cause := context.Cause(ctx); cause != nil && parent.Err() == nil && st.Acknowledged < st.Rows {
+		return st, fmt.Errorf("replay stopped after %d of %d events were acknowledged: %w", st.Acknowledged, st.Rows, cause)
+	}
 	if err := ctx.Err(); err != nil && st.Acknowledged+st.Failed < st.Rows {
 		return st, fmt.Errorf("replay interrupted after %d of %d events were acknowledged: %w", st.Acknowledged, st.Rows, err)
 	}
@@ -122,6 +132,7 @@ dispatch:
 }
 
 type sender struct {
+	abort  context.CancelCauseFunc
 	cfg    Config
 	url    string
 	client *http.Client
@@ -167,6 +178,7 @@ func (s *sender) send(ctx context.Context, b []event) {
 		if time.Since(first)+wait > s.cfg.RetryFor {
 			s.failed.Add(n)
 			s.log.Error("replay batch failed, retries exhausted", "first_message_id", b[0].MessageID, "events", n, "tries", try+1, "err", res.err)
+			s.abort(fmt.Errorf("collector at %s unavailable for %s (last error: %w)", s.url, s.cfg.RetryFor, res.err))
 			return
 		}
 		s.log.Warn("replay batch will be retried", "first_message_id", b[0].MessageID, "try", try+1, "wait", wait, "err", res.err)

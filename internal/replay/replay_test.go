@@ -290,3 +290,16 @@ func TestSend_SentAtWhenAsked(t *testing.T) {
 		require.True(t, !sent.Before(before.Truncate(time.Millisecond)) && !sent.After(after), "sentAt %v is the time of sending", sent)
 	}
 }
+
+func TestSend_StopsWhenTheCollectorStaysDown(t *testing.T) {
+	rows := readRows(t, 3000)
+	cfg := testConfig("http://127.0.0.1:1") // nothing listens there
+	cfg.RetryFor = 300 * time.Millisecond
+	cfg.MinBackoff, cfg.MaxBackoff = 20*time.Millisecond, 50*time.Millisecond
+	start := time.Now()
+	st, err := replay.Send(context.Background(), cfg, rows, nil)
+	require.ErrorContains(t, err, "unavailable for 300ms")
+	require.Less(t, time.Since(start), 10*time.Second, "gives up instead of retrying every batch")
+	require.Zero(t, st.Acknowledged)
+	require.Less(t, st.Sent, len(rows), "later batches are not sent")
+}

@@ -497,7 +497,7 @@ func (r *Runner) newTask(ctx context.Context, tp TopicPartition) (*taskState, er
 		return nil, fmt.Errorf("%s: creating task of %s/%d: %w", r.cfg.Name, tp.Topic, tp.Partition, err)
 	}
 	if len(stores) > 0 {
-		r.log.Info("task restored", "topic", tp.Topic, "partition", tp.Partition, "took", time.Since(start))
+		r.log.Debug("task restored", "topic", tp.Topic, "partition", tp.Partition, "took", time.Since(start))
 	}
 	return &taskState{task: task, stores: stores, committed: -1}, nil
 }
