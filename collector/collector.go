@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/time/rate"
 
 	"github.com/sillage/sillage/schemas"
 )
@@ -44,6 +45,10 @@ type Collector struct {
 	sources map[string]*Source // by write key
 	server  *fasthttp.Server
 	static  *staticFiles
+	proxies proxies
+	// limiters are the sources' token buckets, by source name (absent: no limit).
+	limiters map[string]*rate.Limiter
+	inflight atomic.Int64 // event requests being handled
 
 	serving   atomic.Bool // the listener is open
 	reachable atomic.Bool // Kafka answered at least once and no produce is failing
@@ -91,8 +96,15 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 		sources: make(map[string]*Source, len(cfg.Sources)),
 		static:  st,
 	}
+	if c.proxies, err = newProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("collector: %w", err) // Validate checked them
+	}
+	c.limiters = map[string]*rate.Limiter{}
 	for i := range cfg.Sources {
 		c.sources[cfg.Sources[i].WriteKey] = &cfg.Sources[i]
+		if l := newLimiter(cfg.Sources[i].RateLimit); l != nil {
+			c.limiters[cfg.Sources[i].Name] = l
+		}
 	}
 	c.server = &fasthttp.Server{
 		Handler:               c.Handler(),
@@ -108,8 +120,15 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 		ReadTimeout:        cfg.ReadTimeout,
 		WriteTimeout:       cfg.WriteTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
+		Concurrency:        cfg.MaxConnections,
 		CloseOnShutdown:    true,
 		Logger:             slogPrinter{c.log},
+	}
+	if err := deps.Registerer.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "sillage_collector_connections_refused_total",
+		Help: "Connections refused because max_connections were open (answered 503 in plain text and closed).",
+	}, func() float64 { return float64(c.server.GetRejectedConnectionsCount()) })); err != nil {
+		return nil, fmt.Errorf("collector: registering metrics: %w", err)
 	}
 	return c, nil
 }

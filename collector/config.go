@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -30,6 +31,17 @@ type Config struct {
 	IdleTimeout  time.Duration `yaml:"idle_timeout"`
 	// ReadyProbeInterval is how often a failing producer is probed for recovery.
 	ReadyProbeInterval time.Duration `yaml:"ready_probe_interval"`
+	// MaxConcurrentRequests caps the event requests (API and pixel) being
+	// handled at once; beyond it a request gets 503 with Retry-After.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// MaxConnections caps open connections (fasthttp's Server.Concurrency);
+	// beyond it a new connection gets fasthttp's plain-text 503 and is
+	// closed, counted in sillage_collector_connections_refused_total.
+	MaxConnections int `yaml:"max_connections"`
+	// TrustedProxies are the addresses (CIDR, or a single IP) of the
+	// proxies whose X-Forwarded-For is believed. Empty: the client IP is
+	// always the TCP peer's.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Sources are the write keys the collector accepts.
 	Sources []Source `yaml:"sources"`
 }
@@ -44,6 +56,25 @@ type Source struct {
 	// requests are accepted for this source; "*" allows any origin. Requests
 	// without an Origin header (servers, SDKs) are not checked.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// RateLimit bounds the events the source may send; zero is no limit.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket of events: EventsPerSecond tokens are added
+// each second, up to Burst (default: EventsPerSecond rounded up). An event
+// takes a token; a request takes as many as it has events, but at most
+// Burst, so that a batch larger than the bucket is not refused forever.
+type RateLimit struct {
+	EventsPerSecond float64 `yaml:"events_per_second"`
+	Burst           int     `yaml:"burst"`
+}
+
+// burst is the bucket size in force.
+func (r RateLimit) burst() int {
+	if r.Burst > 0 {
+		return r.Burst
+	}
+	return max(1, int(math.Ceil(r.EventsPerSecond)))
 }
 
 // DefaultConfig returns the defaults. It has no source: the embedded
@@ -59,6 +90,9 @@ func DefaultConfig() Config {
 		WriteTimeout:       10 * time.Second,
 		IdleTimeout:        60 * time.Second,
 		ReadyProbeInterval: 2 * time.Second,
+
+		MaxConcurrentRequests: 4096,
+		MaxConnections:        64 * 1024,
 	}
 }
 
@@ -73,6 +107,18 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WriteTimeout, "collector.write-timeout", c.WriteTimeout, "longest time to write a response")
 	fs.DurationVar(&c.IdleTimeout, "collector.idle-timeout", c.IdleTimeout, "longest keep-alive idle time")
 	fs.DurationVar(&c.ReadyProbeInterval, "collector.ready-probe-interval", c.ReadyProbeInterval, "how often a failing Kafka connection is probed")
+	fs.IntVar(&c.MaxConcurrentRequests, "collector.max-concurrent-requests", c.MaxConcurrentRequests, "event requests handled at once; beyond, 503")
+	fs.IntVar(&c.MaxConnections, "collector.max-connections", c.MaxConnections, "open connections; beyond, new ones are refused")
+	fs.Func("collector.trusted-proxy", "CIDR or IP of a proxy whose X-Forwarded-For is believed (repeatable)", func(s string) error {
+		if _, err := parsePrefix(s); err != nil {
+			return fmt.Errorf("collector.trusted-proxy: %w", err)
+		}
+		c.TrustedProxies = append(c.TrustedProxies, s)
+		return nil
+	})
+	fs.Func("collector.rate-limit", "NAME:EVENTS_PER_SECOND[:BURST], the rate limit of a source given before (repeatable)", func(s string) error {
+		return c.setRateLimit(s)
+	})
 	fs.Func("collector.source", "a source as NAME:WRITE_KEY[:ORIGIN,ORIGIN...] (repeatable; origins may be *)", func(s string) error {
 		src, err := ParseSource(s)
 		if err != nil {
@@ -98,6 +144,32 @@ func ParseSource(s string) (Source, error) {
 		}
 	}
 	return src, nil
+}
+
+// setRateLimit parses NAME:EVENTS_PER_SECOND[:BURST] and sets the named
+// source's limit.
+func (c *Config) setRateLimit(s string) error {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+		return fmt.Errorf("collector.rate-limit: %q is not NAME:EVENTS_PER_SECOND[:BURST]", s)
+	}
+	var rl RateLimit
+	var err error
+	if rl.EventsPerSecond, err = strconv.ParseFloat(parts[1], 64); err != nil || rl.EventsPerSecond <= 0 || math.IsInf(rl.EventsPerSecond, 0) {
+		return fmt.Errorf("collector.rate-limit: %q: events per second must be a positive number", s)
+	}
+	if len(parts) == 3 {
+		if rl.Burst, err = strconv.Atoi(parts[2]); err != nil || rl.Burst < 1 {
+			return fmt.Errorf("collector.rate-limit: %q: burst must be a positive integer", s)
+		}
+	}
+	for i := range c.Sources {
+		if c.Sources[i].Name == parts[0] {
+			c.Sources[i].RateLimit = rl
+			return nil
+		}
+	}
+	return fmt.Errorf("collector.rate-limit: no source named %q (give -collector.source first)", parts[0])
 }
 
 // Validate reports every problem with the config, each naming its field.
@@ -126,6 +198,17 @@ func (c Config) Validate() error {
 	if c.RetryAfter > 0 && c.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("collector.retry_after: %s, want at least 1s (Retry-After counts seconds)", c.RetryAfter))
 	}
+	if c.MaxConcurrentRequests < 1 {
+		errs = append(errs, fmt.Errorf("collector.max_concurrent_requests: %d, want at least 1", c.MaxConcurrentRequests))
+	}
+	if c.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("collector.max_connections: %d, want at least 1", c.MaxConnections))
+	}
+	for i, p := range c.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			errs = append(errs, fmt.Errorf("collector.trusted_proxies[%d]: %w", i, err))
+		}
+	}
 	if len(c.Sources) == 0 {
 		errs = append(errs, errors.New("collector.sources: at least one source is required"))
 	}
@@ -147,6 +230,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.write_key: must not contain ':' or white space", field))
 		}
 		names[s.Name], keys[s.WriteKey] = true, true
+		if r := s.RateLimit; r.EventsPerSecond < 0 || math.IsNaN(r.EventsPerSecond) || math.IsInf(r.EventsPerSecond, 0) || r.Burst < 0 || (r.Burst > 0 && r.EventsPerSecond == 0) {
+			errs = append(errs, fmt.Errorf("%s.rate_limit: %g events/s, burst %d: want a positive rate (and a burst of at least 1 if set), or both zero for no limit", field, r.EventsPerSecond, r.Burst))
+		}
 		for _, o := range s.AllowedOrigins {
 			if err := checkOrigin(o); err != nil {
 				errs = append(errs, fmt.Errorf("%s.allowed_origins: %w", field, err))

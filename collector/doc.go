@@ -1,7 +1,10 @@
 // Package collector is Sillage's public HTTP endpoint: Segment's HTTP
 // tracking API (POST /v1/batch, /v1/track, /v1/page, /v1/screen,
-// /v1/identify, /v1/group, /v1/alias), the browser tag (GET /tag.js), a demo
-// shop page (GET /demo), and /healthz and /readyz, on fasthttp.
+// /v1/identify, /v1/group, /v1/alias), Segment's pixel API for no-JS pages
+// and e-mail opens (GET /v1/pixel/<type>), the browser tag (GET /tag.js), a
+// demo shop page (GET /demo), and /healthz and /readyz, on fasthttp.
+// @segment/analytics-node and analytics-go are tested against it
+// (collector/sdktest, scripts/test-sdk.sh; TestSegmentGoSDKBatches).
 //
 // # What it guarantees
 //
@@ -37,7 +40,56 @@
 // event's type is the endpoint's, whatever the body says.
 //
 // Each event becomes a schemas.RawEvent keyed by anonymous id, else user id.
-// The client IP is the TCP peer's for now (no X-Forwarded-For handling).
+//
+// # Client IP
+//
+// The client IP is the TCP peer's, unless the peer is in TrustedProxies
+// (CIDRs or single IPs; none by default). Then the X-Forwarded-For hops
+// (every such header, in order) are read from the right, skipping trusted
+// proxies; the first untrusted hop is the client (rightmost-untrusted: what
+// is left of it was written by the client and is not believed). All hops
+// trusted: the leftmost. A hop that is not an IP ends the walk at the last
+// good address. Ports and brackets are accepted; IPv4-mapped IPv6 is IPv4.
+//
+// # Pixel
+//
+// GET /v1/pixel/<type> (track, page, screen, identify, group, alias) takes
+// one event from the query string, either Segment's way, data=<the event's
+// JSON in base64> (standard or URL alphabet, padded or not; a '+' turned
+// into a space by the query string is read back), or as parameters:
+// writeKey, messageId, anonymousId, userId, previousId, groupId, event,
+// name, timestamp, sentAt by name, and dotted names building objects under
+// properties., traits. and context. (at most 4 parts, e.g.
+// context.consent.categoryPreferences.analytics=true, where true and false
+// are booleans; elsewhere values stay strings). Other parameters (cache
+// busters) are ignored. The event is checked and produced like a POSTed
+// one. The answer is always a 43-byte transparent GIF with no-store
+// caching, so that a mail client shows nothing broken, but its status is
+// the truth: 200 only after Kafka acknowledged, else the same 4xx or 503 as
+// the JSON API, with the reason in an X-Sillage-Error header
+// ("reason: detail"). Only GET (a HEAD would record an open).
+//
+// # Protection
+//
+//   - Rate limits per source (Source.RateLimit, off by default): a token
+//     bucket of events (golang.org/x/time/rate). A request takes one token
+//     per event, at most the bucket's size so that a large batch is not
+//     refused forever, and only once its events are valid; when the tokens
+//     are not there, every event of the request is refused with 429, JSON
+//     {"error":"rate_limited"} and Retry-After in whole seconds until they
+//     would be.
+//   - MaxConcurrentRequests caps the event requests (API and pixel) handled
+//     at once: beyond it, 503 {"error":"overloaded"} with Retry-After: 1.
+//     Probes and static files are not capped. MaxConnections caps open
+//     connections (fasthttp's Server.Concurrency): a connection beyond it
+//     gets fasthttp's plain-text 503 and is closed, counted in
+//     sillage_collector_connections_refused_total (it never reached a
+//     handler, so it has no reason label).
+//   - Request line and headers are bounded (16 KB, 431), bodies by
+//     MaxBodyBytes, slow clients by ReadTimeout/WriteTimeout/IdleTimeout.
+//
+// Every refusal is counted in sillage_collector_events_refused_total{reason},
+// reason being the "error" field of the answer.
 //
 // # Readiness
 //

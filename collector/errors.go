@@ -24,15 +24,19 @@ const (
 	reasonBadRequest       = "bad_request"
 	reasonUnavailable      = "kafka_unavailable"
 	reasonEncode           = "unencodable_event"
+	reasonRateLimited      = "rate_limited"
+	reasonOverloaded       = "overloaded"
 )
 
 // apiError is a refusal: an HTTP status, a reason and a detail naming what
-// is wrong, and how many events it refuses (0 when unknown).
+// is wrong, how many events it refuses (0 when unknown) and the
+// Retry-After it carries, if any.
 type apiError struct {
-	status int
-	reason string
-	detail string
-	events int
+	status     int
+	reason     string
+	detail     string
+	events     int
+	retryAfter string
 }
 
 func (e *apiError) Error() string { return e.reason + ": " + e.detail }
@@ -103,6 +107,9 @@ type errorBody struct {
 func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
 	b, _ := json.Marshal(errorBody{Error: e.reason, Detail: e.detail})
 	ctx.SetStatusCode(e.status)
+	if e.retryAfter != "" {
+		ctx.Response.Header.Set("Retry-After", e.retryAfter)
+	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
 }

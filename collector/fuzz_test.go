@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 
 	"github.com/sillage/sillage/schemas"
 )
@@ -65,5 +66,48 @@ func FuzzBatchDecode(f *testing.F) {
 			require.NoError(t, derr)
 			require.Equal(t, ev.EventID, back.EventID)
 		}
+	})
+}
+
+var pixelTypes = []string{"track", "page", "screen", "identify", "group", "alias"}
+
+// FuzzPixelQuery feeds arbitrary query strings to the pixel decoder: it
+// must never panic, refusals are 4xx with a detail, and what it accepts is
+// one event of the path's type that becomes a valid raw event or a 400.
+func FuzzPixelQuery(f *testing.F) {
+	for _, s := range []string{
+		"writeKey=k&event=Email+Opened&userId=u&properties.campaign=spring&context.consent.categoryPreferences.analytics=true&cb=1",
+		"data=eyJ3cml0ZUtleSI6ImsiLCJldmVudCI6IkUiLCJ1c2VySWQiOiJ1In0=",
+		"data=eyJ3cml0ZUtleSI6ImsiLCJldmVudCI6IkUiLCJ1c2VySWQiOiJ1In0", "data=%%%", "data=",
+		"properties.a=1&properties.a.b=2", "properties.a.b=1&properties.a=2", "properties..a=1", "context.=1",
+		"traits.a.b.c.d.e=1", "userId=%00&event=%ff%fe", "anonymousId=a&name=N&timestamp=2024-06-01T12:00:00Z",
+		"previousId=p&userId=u", "groupId=g&userId=u&traits.name=ACME", "a&b&=&&==", "",
+	} {
+		f.Add(uint8(0), s)
+		f.Add(uint8(4), s)
+	}
+	meta := &requestMeta{source: "fuzz", receivedAt: testReceived, ip: "127.0.0.1"}
+	f.Fuzz(func(t *testing.T, typ uint8, query string) {
+		var args fasthttp.Args
+		args.Parse(query)
+		endpoint := pixelTypes[int(typ)%len(pixelTypes)]
+		env, aerr := decodePixel(endpoint, &args, 32*1024)
+		if aerr != nil {
+			require.GreaterOrEqual(t, aerr.status, 400)
+			require.Less(t, aerr.status, 500)
+			require.NotEmpty(t, aerr.detail)
+			return
+		}
+		require.Len(t, env.events, 1)
+		require.False(t, env.batch)
+		require.Equal(t, endpoint, env.events[0].Type)
+		ev, err := toRaw(&env.events[0], -1, env, meta)
+		if err != nil {
+			require.Equal(t, 400, err.status)
+			return
+		}
+		require.Equal(t, endpoint, ev.Type)
+		require.NotEmpty(t, ev.Key())
+		require.True(t, ev.Consent.Necessary)
 	})
 }

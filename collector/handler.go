@@ -22,7 +22,16 @@ func (c *Collector) handle(ctx *fasthttp.RequestCtx) {
 	switch p := string(ctx.Path()); p {
 	case "/v1/batch", "/v1/track", "/v1/page", "/v1/identify", "/v1/alias", "/v1/group", "/v1/screen":
 		endpoint = p[len("/v1/"):]
-		c.handleAPI(ctx, endpoint)
+		if c.enter(ctx, false) {
+			c.handleAPI(ctx, endpoint)
+			c.leave()
+		}
+	case "/v1/pixel/track", "/v1/pixel/page", "/v1/pixel/identify", "/v1/pixel/alias", "/v1/pixel/group", "/v1/pixel/screen":
+		endpoint = "pixel"
+		if c.enter(ctx, true) {
+			c.handlePixel(ctx, p[len("/v1/pixel/"):])
+			c.leave()
+		}
 	case "/tag.js":
 		endpoint = "tag"
 		c.static.serveTag(ctx)
@@ -86,23 +95,32 @@ func (c *Collector) handleAPI(ctx *fasthttp.RequestCtx, endpoint string) {
 		c.refuse(ctx, aerr)
 		return
 	}
+	if err := c.accept(ctx, origin, src, basic, env); err != nil {
+		c.refuse(ctx, err)
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(successBody)
+}
+
+// accept checks a decoded request's write key, origin and rate limit,
+// turns its events into raw events and produces them; nil means Kafka
+// acknowledged every one. src is the HTTP Basic user's source when basic.
+func (c *Collector) accept(ctx *fasthttp.RequestCtx, origin []byte, src *Source, basic bool, env *envelope) *apiError {
 	n := len(env.events)
 	if !basic {
 		if env.writeKey == "" {
-			c.refuse(ctx, &apiError{status: fasthttp.StatusUnauthorized, reason: reasonUnauthorized, events: n,
-				detail: "missing write key: send it as the HTTP Basic user or the writeKey field"})
-			return
+			return &apiError{status: fasthttp.StatusUnauthorized, reason: reasonUnauthorized, events: n,
+				detail: "missing write key: send it as the HTTP Basic user or the writeKey field"}
 		}
 		if src = c.sources[env.writeKey]; src == nil {
-			c.refuse(ctx, &apiError{status: fasthttp.StatusUnauthorized, reason: reasonUnauthorized, events: n,
-				detail: "unknown write key"})
-			return
+			return &apiError{status: fasthttp.StatusUnauthorized, reason: reasonUnauthorized, events: n,
+				detail: "unknown write key"}
 		}
 	}
 	if len(origin) > 0 && !originAllowed(src.AllowedOrigins, origin) {
-		c.refuse(ctx, &apiError{status: fasthttp.StatusForbidden, reason: reasonOriginNotAllowed, events: n,
-			detail: "origin " + string(origin) + " is not allowed for source " + src.Name})
-		return
+		return &apiError{status: fasthttp.StatusForbidden, reason: reasonOriginNotAllowed, events: n,
+			detail: "origin " + string(origin) + " is not allowed for source " + src.Name}
 	}
 
 	meta := c.meta(ctx, src)
@@ -115,20 +133,18 @@ func (c *Collector) handleAPI(ctx *fasthttp.RequestCtx, endpoint string) {
 		var err *apiError
 		if events[i], err = toRaw(&env.events[i], idx, env, &meta); err != nil {
 			err.events = n
-			c.refuse(ctx, err)
-			return
+			return err
 		}
+	}
+	// Tokens are taken only for valid events, just before producing.
+	if err := c.takeTokens(src, n); err != nil {
+		return err
 	}
 	if err := c.produce(events); err != nil {
-		if err.status == fasthttp.StatusServiceUnavailable {
-			ctx.Response.Header.Set("Retry-After", c.retryAfter())
-		}
-		c.refuse(ctx, err)
-		return
+		return err
 	}
 	c.m.accepted.Add(float64(n))
-	ctx.SetContentType("application/json")
-	ctx.SetBody(successBody)
+	return nil
 }
 
 func (c *Collector) refuse(ctx *fasthttp.RequestCtx, e *apiError) {
@@ -192,7 +208,7 @@ func (c *Collector) meta(ctx *fasthttp.RequestCtx, src *Source) requestMeta {
 	m := requestMeta{
 		source:     src.Name,
 		receivedAt: c.clock().UnixMilli(),
-		ip:         ctx.RemoteIP().String(),
+		ip:         c.proxies.clientIP(ctx),
 		userAgent:  string(ctx.UserAgent()),
 		gpc:        string(bytes.TrimSpace(ctx.Request.Header.Peek("Sec-GPC"))) == "1",
 	}

@@ -73,7 +73,7 @@ func (c *Collector) produce(events []schemas.RawEvent) *apiError {
 				"topic", c.topic, "err", err)
 		}
 		return &apiError{status: fasthttp.StatusServiceUnavailable, reason: reasonUnavailable, events: len(events),
-			detail: "events not stored, retry later: " + err.Error()}
+			retryAfter: c.retryAfter(), detail: "events not stored, retry later: " + err.Error()}
 	}
 	c.reachable.Store(true)
 	return nil
