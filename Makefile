@@ -30,10 +30,10 @@ GOTESTFLAGS ?=
 KAFKA_PORT ?= 19092
 export KAFKA_PORT
 
-.PHONY: test test-sdk test-deps test-deps-apt test-unit test-integration test-e2e test-race test-tag test-deps-tag \
+.PHONY: test test-sdk test-browser test-deps test-deps-apt test-unit test-integration test-e2e test-race test-tag test-deps-tag \
 	build bench lint vet fmt-check shellcheck kafka-install kafka-start kafka-stop clean
 
-test: test-deps lint test-unit test-tag test-sdk test-integration
+test: test-deps lint test-unit test-tag test-browser test-sdk test-integration
 
 # ---- dependencies of the tests ------------------------------------------------
 # Everything a fresh machine needs beyond Go, Java 17 and Maven is installed here.
@@ -109,6 +109,10 @@ test-tag:
 	@if [ -f tag/package.json ] && grep -q '"test"' tag/package.json; then \
 		(cd tag && npm test); \
 	else echo "test-tag: tag/ has no npm tests yet, skipping"; fi
+
+# The tag in Debian's headless Chromium (playwright-core) against the real binary.
+test-browser:
+	bash scripts/test-browser.sh
 
 # @segment/analytics-node (npm) against the real binary: every SDK call accepted.
 test-sdk:

@@ -12,6 +12,7 @@ limit="${SDKTEST_TIMEOUT:-300}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/sillage-sdktest.XXXXXX")"
 pgid=""
 
+# shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
 	if [[ -n "$pgid" ]] && kill -0 -- "-$pgid" 2>/dev/null; then
 		kill -TERM -- "-$pgid" 2>/dev/null || true

@@ -8,11 +8,14 @@
 //   - Once analytics is granted, that id is persisted in localStorage
 //     ("sillage_aid") and reused on later visits; the userId given to
 //     identify() is persisted too ("sillage_uid").
-//   - Withdrawing analytics deletes both and starts a fresh in-memory id.
+//   - Withdrawing analytics deletes both, and the stored delivery queue,
+//     and starts a fresh in-memory id.
+//   - Events not yet delivered are kept in localStorage ("sillage_queue")
+//     only with analytics consent, in memory otherwise (queue.js).
 //   - The consent choice itself is kept in localStorage ("sillage_consent")
 //     so it applies on the next page; it identifies no one.
 import { uuid, store, assign } from './util.js';
-import { deliver } from './deliver.js';
+import { start, persist, push } from './queue.js';
 
 var w = window;
 var d = document;
@@ -24,9 +27,9 @@ var METHODS = ['load', 'page', 'track', 'identify', 'consent', 'reset'];
 
 var queued = w.sillage;
 if (!(queued && queued.loaded)) {
-  var host = '';
   var writeKey = '';
-  var waiting = []; // events made before load(): they wait for the write key
+  var last = ''; // the URL of the last page view
+  var referrer = d.referrer;
   var memId = uuid();
   var prefs = null;
   var userId = null;
@@ -40,21 +43,41 @@ if (!(queued && queued.loaded)) {
     loaded: true,
     VERSION: __VERSION__,
 
-    // load({writeKey, host, page}) configures the tag and sends the first
-    // page view unless page is false. host defaults to where tag.js came from.
+    // load({writeKey, host, page, history}) configures the tag and sends
+    // the first page view unless page is false; then, unless history is
+    // false too, one page view per URL change of a single-page app
+    // (history.pushState, replaceState, popstate). host defaults to where
+    // tag.js came from.
     load: function (o) {
       if (writeKey || !o || !o.writeKey) return;
-      writeKey = o.writeKey;
-      host = (o.host || (script && script.src ? script.src.replace(/^(\w+:\/\/[^/]+).*$/, '$1') : '')).replace(/\/$/, '');
-      while (waiting.length) send(waiting.shift());
-      if (o.page !== false) api.page();
+      writeKey = String(o.writeKey);
+      var host = o.host || (script && script.src ? script.src.replace(/^(\w+:\/\/[^/]+).*$/, '$1') : '');
+      start(host.replace(/\/$/, '') + '/v1/batch', writeKey, analytics());
+      if (o.page === false) return;
+      api.page();
+      if (o.history === false) return;
+      var h = w.history;
+      ['pushState', 'replaceState'].forEach(function (m) {
+        var f = h && h[m];
+        if (f)
+          h[m] = function () {
+            var r = f.apply(this, arguments);
+            changed();
+            return r;
+          };
+      });
+      w.addEventListener('popstate', changed);
     },
 
+    // page(name, properties). The referrer of a page view after the first
+    // is the URL of the one before.
     page: function (name, props) {
       var l = w.location;
+      if (last && last != l.href) referrer = last;
+      last = l.href;
       make('page', {
         name: name || undefined,
-        properties: assign({ url: l.href, path: l.pathname, search: l.search, referrer: d.referrer, title: d.title }, props)
+        properties: assign({ url: l.href, path: l.pathname, search: l.search, referrer: referrer, title: d.title }, props)
       });
     },
 
@@ -84,6 +107,7 @@ if (!(queued && queued.loaded)) {
       prefs = assign(assign({}, prefs), p);
       store(CONSENT, JSON.stringify(prefs));
       if (had && !analytics()) api.reset();
+      persist(analytics());
       return assign({}, prefs);
     },
 
@@ -104,6 +128,16 @@ if (!(queued && queued.loaded)) {
     return !!(prefs && prefs.analytics === true);
   }
 
+  // changed sends a page view when a single-page app changed the URL. It
+  // waits a moment, so that the app can set the new title first and so that
+  // a burst of changes (a redirect) makes one page view; the first page
+  // view, or an app's replaceState of the same URL, makes none.
+  function changed() {
+    setTimeout(function () {
+      if (w.location.href != last) api.page();
+    }, 0);
+  }
+
   function anonymousId() {
     if (!analytics()) return memId;
     var id = store(AID);
@@ -119,18 +153,12 @@ if (!(queued && queued.loaded)) {
     if (userId) e.userId = userId;
     e.context = {
       library: { name: 'sillage.js', version: api.VERSION },
-      page: { url: w.location.href, path: w.location.pathname, referrer: d.referrer, title: d.title },
+      page: { url: w.location.href, path: w.location.pathname, referrer: referrer, title: d.title },
       userAgent: nav.userAgent,
       locale: nav.language
     };
     if (prefs) e.context.consent = { categoryPreferences: assign({}, prefs) };
-    if (writeKey) send(e);
-    else waiting.push(e);
-  }
-
-  function send(e) {
-    e.writeKey = writeKey;
-    deliver(host + '/v1/' + e.type, e);
+    push(e);
   }
 
   w.sillage = api;
