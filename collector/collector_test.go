@@ -60,6 +60,17 @@ func TestEachEndpointProducesTheEvent(t *testing.T) {
 				ConsentSignal: schemas.ConsentSignal{Origin: "tag", CategoriesJSON: `{"advertising":true,"analytics":true}`, GPC: true}},
 		},
 		{
+			name: "tag signals: TCF string and GPC in the body", path: "/v1/track",
+			body: `{"messageId":"m-tcf","anonymousId":"a2","event":"x","context":{"consent":{"categoryPreferences":{"analytics":true,"marketing":true},"tcf":"CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA","gpc":true}}}`,
+			want: schemas.RawEvent{EventID: "m-tcf", Source: "web", Type: "track", Event: "x", AnonymousID: "a2",
+				Timestamp: testReceived, ReceivedAt: testReceived, IP: "127.0.0.1", UserAgent: "Go-http-client/1.1",
+				ContextJSON:    `{"consent":{"categoryPreferences":{"analytics":true,"marketing":true},"tcf":"CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA","gpc":true}}`,
+				PropertiesJSON: "{}", TraitsJSON: "{}",
+				Consent: schemas.Consent{Necessary: true, Analytics: true},
+				ConsentSignal: schemas.ConsentSignal{Origin: "tag", CategoriesJSON: `{"analytics":true,"marketing":true}`,
+					TCF: "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA", GPC: true}},
+		},
+		{
 			name: "alias", path: "/v1/alias", body: `{"messageId":"m-alias","previousId":"a1","userId":"u1"}`,
 			want: schemas.RawEvent{EventID: "m-alias", Source: "web", Type: "alias", UserID: "u1", PreviousID: "a1",
 				Timestamp: testReceived, ReceivedAt: testReceived, IP: "127.0.0.1", UserAgent: "Go-http-client/1.1",

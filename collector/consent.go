@@ -83,3 +83,13 @@ func normaliseName(s string) string {
 	}
 	return s
 }
+
+// truncateSignal bounds a raw consent string kept on the event (TC strings
+// are a few hundred bytes; a longer one is cut, not refused).
+func truncateSignal(s string) string {
+	const max = 4096
+	if len(s) > max {
+		return s[:max]
+	}
+	return s
+}

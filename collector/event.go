@@ -43,6 +43,10 @@ type wireLibrary struct {
 
 type wireConsent struct {
 	CategoryPreferences json.RawMessage `json:"categoryPreferences"`
+	// The raw signals the tag read: the IAB TCF v2 string of a CMP on the
+	// page, and navigator.globalPrivacyControl. Kept beside the vector.
+	TCF string `json:"tcf"`
+	GPC bool   `json:"gpc"`
 }
 
 // toRaw checks one event and turns it into the raw event produced to Kafka.
@@ -145,7 +149,8 @@ func toRaw(w *wireEvent, index int, env *envelope, meta *requestMeta) (schemas.R
 	}
 	var wc wireConsent
 	looseObject(consentRaw, &wc)
-	e.Consent, e.ConsentSignal = normaliseConsent(wc.CategoryPreferences, meta.gpc)
+	e.Consent, e.ConsentSignal = normaliseConsent(wc.CategoryPreferences, meta.gpc || wc.GPC)
+	e.ConsentSignal.TCF = truncateSignal(wc.TCF)
 
 	e.ContextJSON = compactObject(ctxRaw)
 	e.PropertiesJSON = compactObject(w.Properties)

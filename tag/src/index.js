@@ -14,6 +14,12 @@
 //     only with analytics consent, in memory otherwise (queue.js).
 //   - The consent choice itself is kept in localStorage ("sillage_consent")
 //     so it applies on the next page; it identifies no one.
+//
+// Consent signals (see README.md): the site's sillage.consent() call wins;
+// otherwise an IAB TCF v2 CMP (__tcfapi) sets the choice through the
+// purpose table TCF below. Global Privacy Control forces marketing and
+// advertising off in what is sent, whatever the choice. The raw signals go
+// with each event too: context.consent.gpc and context.consent.tcf.
 import { uuid, store, assign } from './util.js';
 import { start, persist, push } from './queue.js';
 
@@ -23,7 +29,15 @@ var nav = navigator;
 var AID = 'sillage_aid';
 var UID = 'sillage_uid';
 var CONSENT = 'sillage_consent';
-var METHODS = ['load', 'page', 'track', 'identify', 'consent', 'reset'];
+var METHODS = ['load', 'page', 'track', 'identify', 'alias', 'consent', 'reset', 'productViewed', 'productAdded', 'signedUp'];
+// TCF maps Sillage's consent categories to the IAB TCF v2 purposes that
+// must all have the user's consent (purpose.consents) to grant it; purpose
+// 1 (store and/or access information on a device) is needed by every one.
+//   2 limited data to select ads, 3 profiles for personalised ads, 4 select
+//   personalised ads, 5 profiles to personalise content, 6 select
+//   personalised content, 7 measure ad performance, 8 measure content
+//   performance, 9 understand audiences through statistics.
+var TCF = { analytics: [1, 8, 9], personalisation: [1, 5, 6], marketing: [1, 3, 4], advertising: [1, 2, 3, 4, 7] };
 
 var queued = w.sillage;
 if (!(queued && queued.loaded)) {
@@ -33,6 +47,8 @@ if (!(queued && queued.loaded)) {
   var memId = uuid();
   var prefs = null;
   var userId = null;
+  var own = false; // the site called consent(choice) on this page: the CMP's choice does not override it
+  var tcf = ''; // the CMP's TC string
   try {
     prefs = JSON.parse(store(CONSENT)) || null;
   } catch (e) {}
@@ -98,17 +114,35 @@ if (!(queued && queued.loaded)) {
       make('identify', { traits: assign({}, traits) });
     },
 
+    // alias(userId, previousId) links previousId (by default the current
+    // user id, or else the anonymous id) to userId. Later events keep the
+    // current ids, as in Segment's analytics.js.
+    alias: function (to, from) {
+      if (to == null || to === '') return;
+      make('alias', { userId: String(to), previousId: String(from != null && from !== '' ? from : userId || anonymousId()) });
+    },
+
     // consent({analytics: true, marketing: false, ...}) records the visitor's
     // choice per category; it goes with every later event as
-    // context.consent.categoryPreferences. consent() returns the choice.
+    // context.consent.categoryPreferences. consent() returns the choice in
+    // force (with Global Privacy Control, marketing and advertising off).
     consent: function (p) {
-      if (!p) return assign({}, prefs);
-      var had = analytics();
-      prefs = assign(assign({}, prefs), p);
-      store(CONSENT, JSON.stringify(prefs));
-      if (had && !analytics()) api.reset();
-      persist(analytics());
-      return assign({}, prefs);
+      if (!p) return effective();
+      own = true;
+      return choose(p);
+    },
+
+    // The three events the product exists for (Segment's e-commerce and
+    // B2B SaaS specs).
+    productViewed: function (props) {
+      api.track('Product Viewed', props);
+    },
+    productAdded: function (props) {
+      api.track('Product Added', props);
+    },
+    signedUp: function (id, traits, props) {
+      api.identify(id, traits);
+      api.track('Signed Up', props);
     },
 
     // reset() forgets the user and the anonymous id (e.g. on logout).
@@ -123,6 +157,44 @@ if (!(queued && queued.loaded)) {
       if (args && api[args[0]] && METHODS.indexOf(args[0]) >= 0) api[args[0]].apply(api, [].slice.call(args, 1));
     }
   };
+
+  function choose(p) {
+    var had = analytics();
+    prefs = assign(assign({}, prefs), p);
+    store(CONSENT, JSON.stringify(prefs));
+    if (had && !analytics()) api.reset();
+    persist(analytics());
+    return effective();
+  }
+
+  // effective returns the choice in force: Global Privacy Control turns
+  // marketing and advertising off.
+  function effective() {
+    var c = assign({}, prefs);
+    if (gpc()) c.marketing = c.advertising = false;
+    return c;
+  }
+
+  function gpc() {
+    return nav.globalPrivacyControl === true;
+  }
+
+  // fromTcf is the CMP's event listener: once the TC data is loaded or the
+  // user has made a choice, it keeps the TC string and, when GDPR applies
+  // and the site has not called consent() itself, sets the choice from the
+  // purposes consented (TCF above; legitimate interest grants nothing).
+  function fromTcf(t, ok) {
+    if (!ok || !t || (t.eventStatus != 'tcloaded' && t.eventStatus != 'useractioncomplete')) return;
+    tcf = String(t.tcString || '');
+    if (own || t.gdprApplies === false) return;
+    var c = (t.purpose && t.purpose.consents) || {};
+    var p = { necessary: true };
+    for (var k in TCF)
+      p[k] = TCF[k].every(function (n) {
+        return c[n] === true;
+      });
+    choose(p);
+  }
 
   function analytics() {
     return !!(prefs && prefs.analytics === true);
@@ -150,17 +222,26 @@ if (!(queued && queued.loaded)) {
     e.messageId = uuid();
     e.timestamp = new Date().toISOString();
     e.anonymousId = anonymousId();
-    if (userId) e.userId = userId;
+    if (userId && !e.userId) e.userId = userId;
     e.context = {
       library: { name: 'sillage.js', version: api.VERSION },
       page: { url: w.location.href, path: w.location.pathname, referrer: referrer, title: d.title },
       userAgent: nav.userAgent,
       locale: nav.language
     };
-    if (prefs) e.context.consent = { categoryPreferences: assign({}, prefs) };
+    if (prefs || gpc() || tcf) {
+      var c = (e.context.consent = { categoryPreferences: effective() });
+      if (gpc()) c.gpc = true;
+      if (tcf) c.tcf = tcf;
+    }
     push(e);
   }
 
+  // A CMP (or its stub) may answer at once: before the queued calls run, so
+  // that the first page view carries its choice.
+  try {
+    if (typeof w.__tcfapi == 'function') w.__tcfapi('addEventListener', 2, fromTcf);
+  } catch (e) {}
   w.sillage = api;
   if (queued && queued.push) {
     // Calls made through the stub after this point go straight to the tag.

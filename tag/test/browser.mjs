@@ -102,7 +102,7 @@ export function page(opts = {}) {
 // injection (the test runs the tag right after it).
 export const SNIPPET = `
   var s = window.sillage = window.sillage || [];
-  ['load','page','track','identify','consent','reset'].forEach(function (m) {
+  ['load','page','track','identify','alias','consent','reset','productViewed','productAdded','signedUp'].forEach(function (m) {
     s[m] = function () { s.push([m].concat([].slice.call(arguments))); };
   });
 `;

@@ -126,7 +126,7 @@ const SNIPPET = (tag, load) => `<script>
   !function () {
     var s = window.sillage = window.sillage || [];
     if (s.loaded) return;
-    ['load', 'page', 'track', 'identify', 'consent', 'reset'].forEach(function (m) {
+    ['load', 'page', 'track', 'identify', 'alias', 'consent', 'reset', 'productViewed', 'productAdded', 'signedUp'].forEach(function (m) {
       s[m] = function () { s.push([m].concat([].slice.call(arguments))); };
     });
     var t = document.createElement('script');
