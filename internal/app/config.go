@@ -142,16 +142,16 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: required"))
 	}
-	errs = append(errs, prefixErr("kafka", c.Kafka.Validate()), prefixErr("admin", c.Admin.Validate()))
+	errs = append(errs, c.Kafka.Validate(), c.Admin.Validate())
 	ts := c.targets()
 	if ts["collector"] {
-		errs = append(errs, prefixErr("collector", c.Collector.Validate()))
+		errs = append(errs, c.Collector.Validate())
 	}
 	if ts["enricher"] {
-		errs = append(errs, prefixErr("enricher", c.Enricher.Validate()))
+		errs = append(errs, c.Enricher.Validate())
 	}
 	if ts["segmenter"] {
-		errs = append(errs, prefixErr("segmenter", c.Segmenter.Validate()), prefixErr("workflow", c.Workflow.Validate()))
+		errs = append(errs, c.Segmenter.Validate(), c.Workflow.Validate())
 		// The definitions file is part of the configuration: load and
 		// check it (CEL type-checking, workflow secrets) now.
 		if defs, err := segmenter.LoadDefinitions(c.Segmenter.DefinitionsPath); err != nil {
@@ -171,14 +171,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	if ts["sink"] {
-		errs = append(errs, prefixErr("sink", c.Sink.Validate()))
+		errs = append(errs, c.Sink.Validate())
 	}
 	return errors.Join(errs...)
 }
-
-// prefixErr returns the error of a part; each part's errors already name
-// their field with its section (e.g. "kafka.partitions: …").
-func prefixErr(_ string, err error) error { return err }
 
 // applyEmbeddedDefaults fills what the embedded default provides.
 func (c *Config) applyEmbeddedDefaults() {
