@@ -92,7 +92,7 @@ test-integration: kafka-install
 	@trap 'bash scripts/kafka.sh stop' EXIT; trap 'exit 130' INT TERM; \
 	brokers=$$(bash scripts/kafka.sh start); \
 	echo "real Kafka at $$brokers"; \
-	export SILLAGE_TEST_KAFKA_BROKERS=$$brokers; \
+	export SILLAGE_TEST_KAFKA_BROKERS=$$brokers SILLAGE_TEST_KAFKA_SCRIPT=$(CURDIR)/scripts/kafka.sh; \
 	$(GO) test -count=1 -tags integration -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) $(REAL_KAFKA_PKGS); \
 	$(E2E)
 

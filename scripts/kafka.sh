@@ -8,6 +8,8 @@
 #   scripts/kafka.sh status      say whether they run (exit 0 if all do, 3 otherwise)
 #   scripts/kafka.sh bootstrap   print the bootstrap address (host:port,...)
 #   scripts/kafka.sh logs        print the tail of each node's log
+#   scripts/kafka.sh stop-node I [SIGNAL]   stop node I (TERM, or KILL for a crash), keep its data
+#   scripts/kafka.sh start-node I           start node I again on its data (failure tests)
 #
 # Needs only Java 17+ and Maven (for `install`). Environment:
 #   KAFKA_VERSION          org.apache.kafka:kafka_2.13 version (default below; any 4.x that resolves)
@@ -358,6 +360,44 @@ cmd_stop() {
 	log "stopped"
 }
 
+# stop-node I [SIGNAL]: stop one node (TERM by default, KILL for a crash),
+# keeping its data, so that start-node brings it back as it was. For
+# failure tests.
+cmd_stop_node() {
+	load_state
+	local i=${1:?stop-node needs a node number} sig=${2:-TERM}
+	[[ -f $RUN_DIR/nodes ]] || die "not running"
+	node_alive "$i" || die "node $i is not running"
+	kill -"$sig" "$(node_pid "$i")"
+	local deadline=$((SECONDS + ${KAFKA_STOP_TIMEOUT:-15}))
+	while node_alive "$i" && ((SECONDS < deadline)); do sleep 0.2; done
+	if node_alive "$i"; then
+		kill -KILL "$(node_pid "$i")" 2>/dev/null || true
+		sleep 0.5
+	fi
+	log "node $i stopped ($sig), data kept"
+}
+
+# start-node I: start a node stopped by stop-node again, on its data.
+cmd_start_node() {
+	load_state
+	local i=${1:?start-node needs a node number} dir
+	[[ -f $RUN_DIR/nodes ]] || die "not running"
+	node_alive "$i" && die "node $i is already running"
+	dir=$(node_dir "$i")
+	(cd "$dir" && exec_java "$dir" kafka.Kafka "$dir/server.properties") >>"$dir/server.log" 2>&1 </dev/null &
+	echo $! >"$dir/pid"
+	local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+	until api_versions_ok "$(node_port "$i")" 2>/dev/null; do
+		if ! kill -0 "$(node_pid "$i")" 2>/dev/null || ((SECONDS >= deadline)); then
+			tail_log "$dir/server.log"
+			die "node $i did not come back"
+		fi
+		sleep 0.3
+	done
+	log "node $i started again on its data"
+}
+
 cmd_status() {
 	load_state
 	if [[ ! -f $RUN_DIR/nodes ]]; then
@@ -392,6 +432,8 @@ bootstrap)
 	bootstrap
 	;;
 logs) cmd_logs ;;
+stop-node) cmd_stop_node "${2:-}" "${3:-TERM}" ;;
+start-node) cmd_start_node "${2:-}" ;;
 *)
 	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//' >&2
 	exit 2
