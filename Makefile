@@ -64,7 +64,7 @@ lint: fmt-check vet shellcheck
 
 # Checks the scripts when shellcheck is installed (Debian: apt-get install shellcheck).
 shellcheck:
-	@if command -v shellcheck >/dev/null; then shellcheck -s bash scripts/*.sh .ci/run && echo "shellcheck: ok"; \
+	@if command -v shellcheck >/dev/null; then shellcheck -x -s bash scripts/*.sh scripts/lib/*.sh .ci/run && echo "shellcheck: ok"; \
 	else echo "shellcheck: not installed, skipping"; fi
 
 fmt-check:

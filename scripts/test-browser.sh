@@ -17,7 +17,8 @@ per_test="${BROWSER_TEST_TIMEOUT:-90}"
 limit="${BROWSER_SUITE_TIMEOUT:-420}"
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/sillage-browser.XXXXXX")"
-pgid=""
+# shellcheck source=scripts/lib/bounded.sh
+source "$root/scripts/lib/bounded.sh"
 
 # The functions run from traps, which shellcheck does not follow.
 # shellcheck disable=SC2317
@@ -34,11 +35,7 @@ ours() {
 
 # shellcheck disable=SC2317
 cleanup() {
-	if [[ -n "$pgid" ]] && kill -0 -- "-$pgid" 2>/dev/null; then
-		kill -TERM -- "-$pgid" 2>/dev/null || true
-		sleep 2
-		kill -KILL -- "-$pgid" 2>/dev/null || true
-	fi
+	kill_group
 	local left
 	left="$(ours)"
 	if [[ -n "$left" ]]; then
@@ -68,23 +65,7 @@ echo "test-browser: npm ci"
 npm ci --no-audit --no-fund --loglevel=error
 
 echo "test-browser: node --test test/browser/ (limit ${per_test}s a test, ${limit}s in all)"
-# setsid makes node the leader of a new process group (its pid is $!); the
-# sillage it spawns inherits the group.
-TMPDIR="$work" SILLAGE_BIN="$work/sillage" CHROMIUM="$chromium" \
-	setsid node --test --test-reporter=spec --test-timeout="$((per_test * 1000))" test/browser/ &
-pgid=$!
-(
-	for ((i = 0; i < limit; i++)); do
-		sleep 1
-		kill -0 "$pgid" 2>/dev/null || exit 0
-	done
-	echo "test-browser: timed out after ${limit}s" >&2
-	kill -TERM -- "-$pgid" 2>/dev/null
-) &
 status=0
-wait "$pgid" || status=$?
-wait
-if [[ $status -ne 0 ]]; then
-	echo "test-browser: FAILED (exit $status)" >&2
-fi
+TMPDIR="$work" SILLAGE_BIN="$work/sillage" CHROMIUM="$chromium" \
+	run_bounded test-browser "$limit" node --test --test-reporter=spec --test-timeout="$((per_test * 1000))" test/browser/ || status=$?
 exit "$status"

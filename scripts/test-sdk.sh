@@ -10,15 +10,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 limit="${SDKTEST_TIMEOUT:-300}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/sillage-sdktest.XXXXXX")"
-pgid=""
+# shellcheck source=scripts/lib/bounded.sh
+source "$root/scripts/lib/bounded.sh"
 
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
-	if [[ -n "$pgid" ]] && kill -0 -- "-$pgid" 2>/dev/null; then
-		kill -TERM -- "-$pgid" 2>/dev/null || true
-		sleep 2
-		kill -KILL -- "-$pgid" 2>/dev/null || true
-	fi
+	kill_group
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,22 +29,6 @@ echo "test-sdk: npm ci"
 npm ci --no-audit --no-fund --loglevel=error
 
 echo "test-sdk: node --test (limit ${limit}s)"
-# setsid makes node the leader of a new process group (its pid is $!);
-# the sillage it spawns inherits the group.
-SILLAGE_BIN="$work/sillage" setsid node --test --test-reporter=spec ./*.test.mjs &
-pgid=$!
-(
-	for ((i = 0; i < limit; i++)); do
-		sleep 1
-		kill -0 "$pgid" 2>/dev/null || exit 0
-	done
-	echo "test-sdk: timed out after ${limit}s" >&2
-	kill -TERM -- "-$pgid" 2>/dev/null
-) &
 status=0
-wait "$pgid" || status=$?
-wait
-if [[ $status -ne 0 ]]; then
-	echo "test-sdk: FAILED (exit $status)" >&2
-fi
+SILLAGE_BIN="$work/sillage" run_bounded test-sdk "$limit" node --test --test-reporter=spec ./*.test.mjs || status=$?
 exit "$status"
