@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 
+	"github.com/sillage/sillage/collector/spool"
 	"github.com/sillage/sillage/schemas"
 )
 
@@ -31,6 +33,9 @@ type Deps struct {
 	Topic string
 	// Clock gives the receive time; nil means time.Now.
 	Clock func() time.Time
+	// KafkaOpts are the client options (seed brokers, TLS, SASL) the spool
+	// replay uses to read the raw topic; required with a spool.
+	KafkaOpts []kgo.Opt
 }
 
 // Collector is the public HTTP endpoint of Sillage.
@@ -52,6 +57,14 @@ type Collector struct {
 
 	serving   atomic.Bool // the listener is open
 	reachable atomic.Bool // Kafka answered at least once and no produce is failing
+
+	// The spool (nil without one), see spooling.go.
+	spool      *spool.Spool
+	readerOpts []kgo.Opt
+	mode       sync.RWMutex // held for reading around a mode check and what it decides
+	spooling   atomic.Bool  // requests go to the spool
+	// replayTried are the segments whose replay began (replay goroutine only).
+	replayTried map[string]bool
 }
 
 // New checks the config and the deps and builds a collector. It does not
@@ -69,6 +82,9 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	}
 	if deps.Topic == "" {
 		errs = append(errs, errors.New("collector: Deps.Topic is required"))
+	}
+	if cfg.Spool.Dir != "" && len(deps.KafkaOpts) == 0 {
+		errs = append(errs, errors.New("collector: Deps.KafkaOpts is required with a spool"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -130,7 +146,59 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	}, func() float64 { return float64(c.server.GetRejectedConnectionsCount()) })); err != nil {
 		return nil, fmt.Errorf("collector: registering metrics: %w", err)
 	}
+	if cfg.Spool.Dir != "" {
+		if err := c.openSpool(deps); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// openSpool opens the spool; events left in it by a previous run are
+// replayed once Serve runs and Kafka answers.
+func (c *Collector) openSpool(deps Deps) error {
+	sp, err := spool.Open(c.cfg.Spool.Dir, spool.Options{MaxBytes: c.cfg.Spool.MaxBytes, Logger: c.log})
+	if err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	c.spool = sp
+	c.replayTried = map[string]bool{}
+	c.readerOpts = append([]kgo.Opt{}, deps.KafkaOpts...)
+	if st := sp.Stats(); st.Records > 0 {
+		c.spooling.Store(true)
+		c.log.Info("spool holds events from a previous run; they are replayed once Kafka answers",
+			"events", st.Records, "bytes", st.Bytes, "oldest", st.Oldest)
+	}
+	gauge := func(name, help string, f func(spool.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(sp.Stats()) })
+	}
+	for _, g := range []prometheus.Collector{
+		gauge("sillage_collector_spool_events", "Events in the spool, waiting for Kafka.", func(s spool.Stats) float64 { return float64(s.Records) }),
+		gauge("sillage_collector_spool_bytes", "Bytes of the spool on disk.", func(s spool.Stats) float64 { return float64(s.Bytes) }),
+		gauge("sillage_collector_spool_oldest_age_seconds", "Age of the oldest spooled event (0 when the spool is empty).", func(s spool.Stats) float64 {
+			if s.Oldest.IsZero() {
+				return 0
+			}
+			return time.Since(s.Oldest).Seconds()
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sillage_collector_spool_max_bytes", Help: "The spool's bound (collector.spool.max_bytes)."},
+			func() float64 { return float64(c.cfg.Spool.MaxBytes) }),
+	} {
+		if err := deps.Registerer.Register(g); err != nil {
+			_ = sp.Close()
+			return fmt.Errorf("collector: registering metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close releases the spool (its events stay on disk for the next start).
+// Call it after Serve returned.
+func (c *Collector) Close() error {
+	if c.spool == nil {
+		return nil
+	}
+	return c.spool.Close()
 }
 
 // Run listens on Config.Addr and serves until ctx is cancelled.
@@ -154,6 +222,12 @@ func (c *Collector) Serve(ctx context.Context, ln net.Listener) error {
 
 	probe := time.NewTicker(c.cfg.ReadyProbeInterval)
 	defer probe.Stop()
+	if c.spool != nil {
+		rctx, stopReplay := context.WithCancel(ctx)
+		replayDone := make(chan struct{})
+		go func() { defer close(replayDone); c.replayLoop(rctx) }()
+		defer func() { stopReplay(); <-replayDone }()
+	}
 	c.probe(ctx)
 	for {
 		select {
@@ -192,8 +266,16 @@ func (c *Collector) probe(ctx context.Context) {
 	}
 }
 
-// Ready says whether the collector is serving and can reach Kafka.
-func (c *Collector) Ready() bool { return c.serving.Load() && c.reachable.Load() }
+// Ready says whether the collector is serving and can make events
+// durable. Without a spool that needs Kafka; with one, room in the spool
+// for one more request of the largest size (Kafka is not needed, and the
+// spool only fills while Kafka fails).
+func (c *Collector) Ready() bool {
+	if c.spool != nil {
+		return c.serving.Load() && c.spool.Room(int64(c.cfg.MaxBodyBytes))
+	}
+	return c.serving.Load() && c.reachable.Load()
+}
 
 // slogPrinter adapts fasthttp's logger to slog.
 type slogPrinter struct{ l *slog.Logger }

@@ -44,6 +44,25 @@ type Config struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Sources are the write keys the collector accepts.
 	Sources []Source `yaml:"sources"`
+	// Spool is where events go while Kafka is unreachable or slow.
+	Spool SpoolConfig `yaml:"spool"`
+}
+
+// SpoolConfig configures the local spool (see package spool). With a
+// spool, a request whose events Kafka has not acknowledged within After is
+// answered 2xx once its events are fsynced to the spool, and the spool is
+// replayed into Kafka, in order and without duplicates, when Kafka is back.
+// Without one (Dir empty) such a request gets 503 after ProduceTimeout.
+type SpoolConfig struct {
+	// Dir holds the spool's segment files; one collector process per dir.
+	// Empty: no spool. The sillage binary defaults it to <data.dir>/spool.
+	Dir string `yaml:"dir"`
+	// MaxBytes bounds the spool on disk; when full, requests get 503 with
+	// Retry-After and /readyz fails.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// After is how long a request waits for Kafka's acknowledgement before
+	// its events are spooled instead.
+	After time.Duration `yaml:"after"`
 }
 
 // Source is one origin of events: a website, an app, a server.
@@ -93,6 +112,8 @@ func DefaultConfig() Config {
 
 		MaxConcurrentRequests: 4096,
 		MaxConnections:        64 * 1024,
+
+		Spool: SpoolConfig{MaxBytes: 1 << 30, After: 2 * time.Second},
 	}
 }
 
@@ -109,6 +130,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadyProbeInterval, "collector.ready-probe-interval", c.ReadyProbeInterval, "how often a failing Kafka connection is probed")
 	fs.IntVar(&c.MaxConcurrentRequests, "collector.max-concurrent-requests", c.MaxConcurrentRequests, "event requests handled at once; beyond, 503")
 	fs.IntVar(&c.MaxConnections, "collector.max-connections", c.MaxConnections, "open connections; beyond, new ones are refused")
+	fs.StringVar(&c.Spool.Dir, "collector.spool.dir", c.Spool.Dir, "directory of the spool that takes events while Kafka is unreachable or slow (sillage: default <data.dir>/spool; \"off\": no spool, 503 instead)")
+	fs.Int64Var(&c.Spool.MaxBytes, "collector.spool.max-bytes", c.Spool.MaxBytes, "largest spool on disk; when full, 503")
+	fs.DurationVar(&c.Spool.After, "collector.spool.after", c.Spool.After, "longest wait for Kafka's acknowledgement before spooling a request's events")
 	fs.Func("collector.trusted-proxy", "CIDR or IP of a proxy whose X-Forwarded-For is believed (repeatable)", func(s string) error {
 		if _, err := parsePrefix(s); err != nil {
 			return fmt.Errorf("collector.trusted-proxy: %w", err)
@@ -193,6 +217,14 @@ func (c Config) Validate() error {
 	} {
 		if d.d <= 0 {
 			errs = append(errs, fmt.Errorf("collector.%s: %s, want a positive duration", d.name, d.d))
+		}
+	}
+	if c.Spool.Dir != "" {
+		if c.Spool.MaxBytes < 1<<20 {
+			errs = append(errs, fmt.Errorf("collector.spool.max_bytes: %d, want at least 1 MiB", c.Spool.MaxBytes))
+		}
+		if c.Spool.After <= 0 {
+			errs = append(errs, fmt.Errorf("collector.spool.after: %s, want a positive duration", c.Spool.After))
 		}
 	}
 	if c.RetryAfter > 0 && c.RetryAfter < time.Second {

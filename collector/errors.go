@@ -23,6 +23,7 @@ const (
 	reasonNotFound         = "not_found"
 	reasonBadRequest       = "bad_request"
 	reasonUnavailable      = "kafka_unavailable"
+	reasonSpoolFull        = "spool_full"
 	reasonEncode           = "unencodable_event"
 	reasonRateLimited      = "rate_limited"
 	reasonOverloaded       = "overloaded"

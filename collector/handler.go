@@ -50,7 +50,7 @@ func (c *Collector) handle(ctx *fasthttp.RequestCtx) {
 		} else {
 			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 			ctx.Response.Header.Set("Retry-After", c.retryAfter())
-			ctx.SetBodyString(`{"status":"not ready","detail":"not serving yet, or Kafka is not acknowledging"}`)
+			ctx.SetBodyString(`{"status":"not ready","detail":"not serving yet, Kafka is not acknowledging (no spool), or the spool is full"}`)
 		}
 	default:
 		e := newError(fasthttp.StatusNotFound, reasonNotFound, "no such endpoint: %s %q", ctx.Method(), p)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,6 +41,11 @@ type testEnv struct {
 	url     string
 	// kafkaDown makes the cluster refuse every produce request while set.
 	kafkaDown atomic.Bool
+	// produceDelay holds every produce request this long before kfake
+	// handles it (a slow broker).
+	produceDelay atomic.Int64
+	// stop stops the collector (once), as the test's end does.
+	stop func(testing.TB)
 }
 
 func testConfig() Config {
@@ -68,6 +74,9 @@ func newEnv(t testing.TB, mutate func(*Config)) *testEnv {
 		if e.kafkaDown.Load() {
 			return nil, io.ErrUnexpectedEOF, true // closes the connection
 		}
+		if d := e.produceDelay.Load(); d > 0 {
+			time.Sleep(time.Duration(d))
+		}
 		return nil, nil, false
 	})
 
@@ -83,14 +92,31 @@ func newEnv(t testing.TB, mutate func(*Config)) *testEnv {
 	e.serde, err = schemas.NewSerde(context.Background(), schemas.NewEmbeddedRegistry(topics), topics)
 	require.NoError(t, err)
 
+	e.start(t, mutate)
+	return e
+}
+
+// newEnvOn starts another collector on the same cluster and producer.
+func newEnvOn(t testing.TB, base *testEnv, mutate func(*Config)) *testEnv {
+	t.Helper()
+	e := &testEnv{cluster: base.cluster, prod: base.prod, serde: base.serde}
+	e.start(t, mutate)
+	return e
+}
+
+// start builds the collector and serves it until stop or the test's end.
+func (e *testEnv) start(t testing.TB, mutate func(*Config)) {
+	t.Helper()
 	cfg := testConfig()
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	var err error
 	e.reg = prometheus.NewRegistry()
 	e.coll, err = New(cfg, Deps{
 		Registerer: e.reg, Producer: e.prod, Serde: e.serde, Topic: testTopic,
-		Clock: func() time.Time { return time.UnixMilli(testReceived) },
+		Clock:     func() time.Time { return time.UnixMilli(testReceived) },
+		KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.cluster.ListenAddrs()...)},
 	})
 	require.NoError(t, err)
 
@@ -100,12 +126,16 @@ func newEnv(t testing.TB, mutate func(*Config)) *testEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.coll.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	var once sync.Once
+	e.stop = func(t testing.TB) {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+			require.NoError(t, e.coll.Close())
+		})
+	}
+	t.Cleanup(func() { e.stop(t) })
 	require.Eventually(t, e.coll.Ready, 5*time.Second, 10*time.Millisecond)
-	return e
 }
 
 // response is an answer of the collector.

@@ -11,13 +11,17 @@ type metrics struct {
 	refused         *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
 	produceDuration prometheus.Histogram
+	spooled         prometheus.Counter
+	replayed        prometheus.Counter
+	replaySkipped   prometheus.Counter
+	spoolSwitches   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sillage_collector_events_accepted_total",
-			Help: "Events acknowledged to clients after Kafka acknowledged them.",
+			Help: "Events acknowledged to clients: Kafka acknowledged them, or the spool fsynced them.",
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sillage_collector_events_refused_total",
@@ -33,8 +37,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from producing a request's events to Kafka's acknowledgement of all of them (or the failure).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		spooled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_collector_spool_events_written_total",
+			Help: "Events written to the spool (Kafka unreachable or slower than spool.after).",
+		}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_collector_spool_events_replayed_total",
+			Help: "Spooled events produced to Kafka by the replay.",
+		}),
+		replaySkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_collector_spool_events_already_in_kafka_total",
+			Help: "Spooled events the replay found already in Kafka (their first produce had succeeded) and did not produce again.",
+		}),
+		spoolSwitches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_collector_spool_activations_total",
+			Help: "Times the collector switched from producing directly to spooling.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.requestDuration, m.produceDuration} {
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.requestDuration, m.produceDuration,
+		m.spooled, m.replayed, m.replaySkipped, m.spoolSwitches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

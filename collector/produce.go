@@ -33,9 +33,34 @@ func (a *acks) promise(_ *kgo.Record, err error) {
 	}
 }
 
-// produce encodes every event, produces them all to the raw topic and waits
-// until Kafka acknowledged every one, or one failed, or ProduceTimeout
-// passed. Only a nil return means every event is durably in Kafka.
+// wait returns nil once every record was acknowledged, the first error,
+// or errProduceTimeout when ctx ends first.
+func (a *acks) wait(ctx context.Context) error {
+	select {
+	case <-a.done:
+		if p := a.err.Load(); p != nil {
+			return *p
+		}
+		return nil
+	case <-ctx.Done():
+		return errProduceTimeout
+	}
+}
+
+// send produces the records; cancelling ctx fails those not yet written
+// to a broker.
+func (c *Collector) send(ctx context.Context, recs []kgo.Record) *acks {
+	a := &acks{done: make(chan struct{})}
+	a.pending.Store(int64(len(recs)))
+	for i := range recs {
+		c.prod.Produce(ctx, &recs[i], a.promise)
+	}
+	return a
+}
+
+// produce encodes the events and makes them durable: acknowledged by
+// Kafka, or, when Kafka fails or is slower than the spool bound, fsynced
+// to the spool. Only a nil return means every event is durable.
 func (c *Collector) produce(events []schemas.RawEvent) *apiError {
 	recs := make([]kgo.Record, len(events))
 	for i := range events {
@@ -46,37 +71,35 @@ func (c *Collector) produce(events []schemas.RawEvent) *apiError {
 		}
 		recs[i] = kgo.Record{Topic: c.topic, Key: []byte(events[i].Key()), Value: v}
 	}
+	if c.spool != nil {
+		return c.produceOrSpool(events, recs)
+	}
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ProduceTimeout)
 	// Cancelling fails the records not yet written to a broker, so that a
 	// request answered 503 leaves as little as possible behind.
 	defer cancel()
-	a := &acks{done: make(chan struct{})}
-	a.pending.Store(int64(len(recs)))
-	for i := range recs {
-		c.prod.Produce(ctx, &recs[i], a.promise)
-	}
-	var err error
-	select {
-	case <-a.done:
-		if p := a.err.Load(); p != nil {
-			err = *p
-		}
-	case <-ctx.Done():
-		err = errProduceTimeout
-	}
+	err := c.send(ctx, recs).wait(ctx)
 	c.m.produceDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if c.reachable.Swap(false) {
-			c.log.Warn("producing to Kafka failed; answering 503 and failing /readyz until Kafka answers again",
-				"topic", c.topic, "err", err)
-		}
+		c.kafkaFailed(err)
 		return &apiError{status: fasthttp.StatusServiceUnavailable, reason: reasonUnavailable, events: len(events),
 			retryAfter: c.retryAfter(), detail: "events not stored, retry later: " + err.Error()}
 	}
 	c.reachable.Store(true)
 	return nil
+}
+
+// kafkaFailed marks Kafka unreachable, logging the change once.
+func (c *Collector) kafkaFailed(err error) {
+	if c.reachable.Swap(false) {
+		what := "answering 503 and failing /readyz"
+		if c.spool != nil {
+			what = "spooling events to " + c.cfg.Spool.Dir
+		}
+		c.log.Warn("producing to Kafka failed; "+what+" until Kafka answers again", "topic", c.topic, "err", err)
+	}
 }
 
 func (c *Collector) retryAfter() string {

@@ -27,12 +27,25 @@ func kafkaNode(t *testing.T, cmd string) {
 }
 
 // TestBrokerStoppedUnderLoad stops the real Kafka broker during a steady
-// load on the collector and starts it again: while it is down the
-// collector answers 503 with Retry-After and /readyz fails (there is no
-// spool yet), and every event that got a 2xx is on the raw topic exactly
-// once. The outage lasts SILLAGE_TEST_OUTAGE (default 10s; the issue's
-// case is 30s).
+// load on the collector and starts it again. The collector has its spool
+// (the default): every request during the outage is acknowledged from the
+// spool and /readyz stays ready. Halfway through the outage the collector
+// is killed with SIGKILL and restarted on the same spool. Once the broker
+// is back the spool is replayed, and every event that got a 2xx is on the
+// raw topic exactly once. The outage lasts SILLAGE_TEST_OUTAGE (default
+// 10s; the case is 30s).
 func TestBrokerStoppedUnderLoad(t *testing.T) {
+	brokerOutage(t, true)
+}
+
+// TestBrokerStoppedUnderLoadWithoutSpool is the same outage with the spool
+// off: the collector answers 503 with Retry-After and /readyz fails while
+// the broker is down, and every event that got a 2xx is in Kafka once.
+func TestBrokerStoppedUnderLoadWithoutSpool(t *testing.T) {
+	brokerOutage(t, false)
+}
+
+func brokerOutage(t *testing.T, withSpool bool) {
 	brokers := realBrokers(t)
 	if os.Getenv("SILLAGE_TEST_KAFKA_SCRIPT") == "" {
 		t.Skip("needs SILLAGE_TEST_KAFKA_SCRIPT (make test sets it) to stop and start the broker")
@@ -47,10 +60,15 @@ func TestBrokerStoppedUnderLoad(t *testing.T) {
 	prefix := "sillage.outage" + id + "."
 	collectorAddr, adminAddr := freeAddr(t), freeAddr(t)
 	const writeKey = "outage-write-key-01"
-	p := startSillage(t, collectorAddr, adminAddr, "-target", "collector", "-kafka.brokers", strings.Join(brokers, ","),
+	token := "outage-admin-token-" + id
+	args := []string{"-target", "collector", "-kafka.brokers", strings.Join(brokers, ","),
 		"-kafka.topic-prefix", prefix, "-kafka.partitions", "3", "-kafka.replication-factor", "1",
-		"-data.dir", t.TempDir(), "-collector.source", "o:"+writeKey+":*", "-admin.token", "outage-admin-token-"+id,
-		"-collector.produce-timeout", "2s")
+		"-data.dir", t.TempDir(), "-collector.source", "o:" + writeKey + ":*", "-admin.token", token,
+		"-collector.produce-timeout", "2s", "-collector.spool.after", "1s"}
+	if !withSpool {
+		args = append(args, "-collector.spool.dir", "off")
+	}
+	p := startSillage(t, collectorAddr, adminAddr, args...)
 	restarted := false
 	t.Cleanup(func() {
 		if !restarted {
@@ -64,6 +82,7 @@ func TestBrokerStoppedUnderLoad(t *testing.T) {
 		seq, refused, retry atomic.Int64
 		stop                atomic.Bool
 	)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	client := &http.Client{Timeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
@@ -79,6 +98,7 @@ func TestBrokerStoppedUnderLoad(t *testing.T) {
 				resp, err := client.Do(req)
 				if err != nil {
 					refused.Add(1)
+					time.Sleep(50 * time.Millisecond) // e.g. the collector restarting
 					continue
 				}
 				resp.Body.Close()
@@ -99,26 +119,55 @@ func TestBrokerStoppedUnderLoad(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	kafkaNode(t, "stop-node")
 	t.Logf("broker stopped for %s", outage)
-	notReady := false
-	deadline := time.Now().Add(outage)
-	for time.Now().Before(deadline) {
+	start := time.Now()
+	readyAnswers, notReady := 0, 0
+	maxSpooled := 0.0
+	killed := !withSpool
+	ackedInOutage := count()
+	for time.Since(start) < outage {
 		if resp, err := http.Get("http://" + adminAddr + "/readyz"); err == nil {
 			resp.Body.Close()
-			notReady = notReady || resp.StatusCode == http.StatusServiceUnavailable
+			readyAnswers++
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				notReady++
+			}
+		}
+		if withSpool {
+			maxSpooled = max(maxSpooled, metricValueAuth(t, adminAddr, token, "sillage_collector_spool_events"))
+		}
+		if !killed && time.Since(start) > outage/2 {
+			killed = true
+			p.kill()
+			t.Logf("collector killed with SIGKILL while spooling (%.0f events in its spool); restarting", maxSpooled)
+			p = startSillage(t, collectorAddr, adminAddr, args...)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	ackedInOutage = count() - ackedInOutage
 	kafkaNode(t, "start-node")
 	restarted = true
-	ackedBefore := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }()
-	require.Eventually(t, func() bool { return func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }() > ackedBefore+50 },
+	t.Logf("broker started again after %s", time.Since(start).Round(time.Millisecond))
+	ackedBefore := count()
+	require.Eventually(t, func() bool { return count() > ackedBefore+50 },
 		90*time.Second, 200*time.Millisecond, "the collector accepts again once the broker is back")
+	if withSpool {
+		require.Eventually(t, func() bool { return metricValueAuth(t, adminAddr, token, "sillage_collector_spool_events") == 0 },
+			90*time.Second, 250*time.Millisecond, "the spool is replayed once the broker is back")
+	}
+	t.Logf("caught up %s after the outage began", time.Since(start).Round(time.Millisecond))
 	stop.Store(true)
 	wg.Wait()
 	p.stop(t)
 
-	require.True(t, notReady, "/readyz fails while the broker is down")
-	require.Positive(t, retry.Load(), "503 with Retry-After while the broker is down")
+	if withSpool {
+		require.Positive(t, maxSpooled, "events went to the spool while the broker was down")
+		require.Greater(t, ackedInOutage, 100, "requests were acknowledged during the outage")
+		require.Zero(t, notReady, "/readyz stays ready while the spool has room")
+		require.Zero(t, retry.Load(), "no 503 while the spool has room")
+	} else {
+		require.Positive(t, notReady, "/readyz fails while the broker is down")
+		require.Positive(t, retry.Load(), "503 with Retry-After while the broker is down")
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	seen := map[string]int{}
@@ -139,7 +188,8 @@ func TestBrokerStoppedUnderLoad(t *testing.T) {
 			twice++
 		}
 	}
-	t.Logf("%d acknowledged, %d answered 503 with Retry-After, %d other failures, %d on the raw topic", len(acked), retry.Load(), refused.Load(), len(seen))
+	t.Logf("%d acknowledged (%d during the outage), %d answered 503 with Retry-After, %d other failures, %d on the raw topic, readyz %d/%d not ready",
+		len(acked), ackedInOutage, retry.Load(), refused.Load(), len(seen), notReady, readyAnswers)
 	require.Zero(t, missing, "acknowledged events missing from Kafka")
 	require.Zero(t, twice, "events on the raw topic more than once")
 }

@@ -113,8 +113,15 @@ func checkKcat(t *testing.T, broker, topic string, all []*schemas.MembershipTran
 
 func metricValue(t testing.TB, adminAddr, name string) float64 {
 	t.Helper()
+	return metricValueAuth(t, adminAddr, "sillage-admin-dev", name)
+}
+
+// metricValueAuth reads a metric from /metrics with the admin token; -1
+// when the admin port does not answer.
+func metricValueAuth(t testing.TB, adminAddr, token, name string) float64 {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+adminAddr+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer sillage-admin-dev")
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return -1

@@ -95,8 +95,22 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer adminCl.Close()
-	if err := kafka.EnsureTopics(setupCtx, adminCl, cfg.Kafka.ReplicationFactor, cfg.Kafka.CreateTopics, cfg.Kafka.Specs()...); err != nil {
-		return fmt.Errorf("kafka topics (brokers %v): %w", cfg.Kafka.Brokers, err)
+	ensureTopics := func(ctx context.Context) error {
+		if err := kafka.EnsureTopics(ctx, adminCl, cfg.Kafka.ReplicationFactor, cfg.Kafka.CreateTopics, cfg.Kafka.Specs()...); err != nil {
+			return fmt.Errorf("kafka topics (brokers %v): %w", cfg.Kafka.Brokers, err)
+		}
+		return nil
+	}
+	if err := ensureTopics(setupCtx); err != nil {
+		// A collector alone with a spool starts without Kafka: it spools
+		// until Kafka answers; the topics are checked again meanwhile.
+		if len(targets) != 1 || !targets["collector"] || cfg.Collector.Spool.Dir == "" {
+			return err
+		}
+		log.Warn("Kafka is not reachable at start; the collector spools events until it is", "err", err)
+		services = append(services, service{"topics", func(ctx context.Context) error {
+			return retryTopics(ctx, log, ensureTopics)
+		}})
 	}
 	serde, err := schemas.NewSerde(setupCtx, registry, kindTopics)
 	if err != nil {
@@ -175,10 +189,12 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return fmt.Errorf("collector producer: %w", err)
 		}
 		defer prod.Close()
-		c, err := collector.New(cfg.Collector, collector.Deps{Logger: log, Registerer: reg, Producer: prod, Serde: serde, Topic: topics.Raw})
+		c, err := collector.New(cfg.Collector, collector.Deps{Logger: log, Registerer: reg, Producer: prod, Serde: serde,
+			Topic: topics.Raw, KafkaOpts: cfg.Kafka.Opts("collector-spool-replay")})
 		if err != nil {
 			return err
 		}
+		defer c.Close()
 		adm.AddCheck(admin.Check{Name: "collector", Ready: c.Ready})
 		// Bound here, so that a taken port fails the start before anything
 		// says Sillage is running.
@@ -230,4 +246,24 @@ Sillage is running (embedded default: every stage in one process).
 
 `, host(collectorAddr), host(adminAddr), cfg.Embedded.BrokerAddr, cfg.Kafka.Topics().Membership,
 		cfg.DataDir, DemoWriteKey, DemoAdminToken)
+}
+
+// retryTopics calls ensure every few seconds until it succeeds, then waits
+// for ctx to end.
+func retryTopics(ctx context.Context, log *slog.Logger, ensure func(context.Context) error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := ensure(tctx)
+		cancel()
+		if err == nil {
+			log.Info("kafka topics checked")
+			<-ctx.Done()
+			return nil
+		}
+	}
 }

@@ -198,10 +198,19 @@ func (c *Config) applyEmbeddedDefaults() {
 	}
 }
 
+// SpoolOff as collector.spool.dir runs the collector without a spool.
+const SpoolOff = "off"
+
 // applyDerivedDefaults fills defaults that depend on other options.
 func (c *Config) applyDerivedDefaults() {
 	if c.Sink.Root == "" {
 		c.Sink.Root = filepath.Join(c.DataDir, "lake")
+	}
+	switch c.Collector.Spool.Dir {
+	case "":
+		c.Collector.Spool.Dir = filepath.Join(c.DataDir, "spool")
+	case SpoolOff:
+		c.Collector.Spool.Dir = ""
 	}
 	if c.InstanceID == "" {
 		c.InstanceID, _ = os.Hostname()
