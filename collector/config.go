@@ -77,6 +77,8 @@ type Source struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// RateLimit bounds the events the source may send; zero is no limit.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// Cookie is the source's server-set first-party cookie (off by default).
+	Cookie Cookie `yaml:"cookie"`
 }
 
 // RateLimit is a token bucket of events: EventsPerSecond tokens are added
@@ -142,6 +144,22 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	})
 	fs.Func("collector.rate-limit", "NAME:EVENTS_PER_SECOND[:BURST], the rate limit of a source given before (repeatable)", func(s string) error {
 		return c.setRateLimit(s)
+	})
+	fs.Func("collector.cookie", "NAME:COOKIE[:DOMAIN], the server-set first-party cookie of a source given before (repeatable)", func(s string) error {
+		parts := strings.Split(s, ":")
+		if len(parts) < 2 || len(parts) > 3 || parts[1] == "" {
+			return fmt.Errorf("collector.cookie: %q is not NAME:COOKIE[:DOMAIN]", s)
+		}
+		for i := range c.Sources {
+			if c.Sources[i].Name == parts[0] {
+				c.Sources[i].Cookie.Name = parts[1]
+				if len(parts) == 3 {
+					c.Sources[i].Cookie.Domain = parts[2]
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("collector.cookie: no source named %q (give -collector.source first)", parts[0])
 	})
 	fs.Func("collector.source", "a source as NAME:WRITE_KEY[:ORIGIN,ORIGIN...] (repeatable; origins may be *)", func(s string) error {
 		src, err := ParseSource(s)
@@ -268,6 +286,17 @@ func (c Config) Validate() error {
 		for _, o := range s.AllowedOrigins {
 			if err := checkOrigin(o); err != nil {
 				errs = append(errs, fmt.Errorf("%s.allowed_origins: %w", field, err))
+			}
+		}
+		if ck := s.Cookie; ck.Name != "" || ck.Domain != "" {
+			if !cookieName.MatchString(ck.Name) {
+				errs = append(errs, fmt.Errorf("%s.cookie.name: %q, want letters, digits and !#$%%&'*+-.^_`|~ only", field, ck.Name))
+			}
+			if ck.Domain != "" && !cookieDomain.MatchString(ck.Domain) {
+				errs = append(errs, fmt.Errorf("%s.cookie.domain: %q is not a domain name", field, ck.Domain))
+			}
+			if ck.MaxAge < 0 {
+				errs = append(errs, fmt.Errorf("%s.cookie.max_age: %s, want positive (or zero for the default)", field, ck.MaxAge))
 			}
 		}
 	}

@@ -69,6 +69,10 @@ func (c *Collector) handleAPI(ctx *fasthttp.RequestCtx, endpoint string) {
 	if len(origin) > 0 && c.anySourceAllows(origin) {
 		h := &ctx.Response.Header
 		h.SetBytesV("Access-Control-Allow-Origin", origin)
+		// The tag sends credentials (the source's first-party cookie) once
+		// analytics is granted; the collector authenticates nothing by
+		// cookie, so allowing them carries no CSRF risk.
+		h.Set("Access-Control-Allow-Credentials", "true")
 		h.Set("Vary", "Origin")
 	}
 	if ctx.IsOptions() {
@@ -144,6 +148,7 @@ func (c *Collector) accept(ctx *fasthttp.RequestCtx, origin []byte, src *Source,
 		return err
 	}
 	c.m.accepted.Add(float64(n))
+	c.identityCookie(ctx, src, events)
 	return nil
 }
 

@@ -191,7 +191,10 @@ func (c *Config) applyEmbeddedDefaults() {
 		c.Admin.Addr = "127.0.0.1" + c.Admin.Addr
 	}
 	if len(c.Collector.Sources) == 0 {
-		c.Collector.Sources = []collector.Source{{Name: "demo", WriteKey: DemoWriteKey, AllowedOrigins: []string{"*"}}}
+		// The demo source sets the tag's server-set first-party cookie; on
+		// plain-HTTP localhost, without the Secure attribute.
+		c.Collector.Sources = []collector.Source{{Name: "demo", WriteKey: DemoWriteKey, AllowedOrigins: []string{"*"},
+			Cookie: collector.Cookie{Name: "sillage_aid", Insecure: true}}}
 	}
 	if len(c.Admin.Tokens) == 0 {
 		c.Admin.Tokens = []string{DemoAdminToken}

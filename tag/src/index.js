@@ -7,9 +7,13 @@
 //     and two page loads cannot be linked.
 //   - Once analytics is granted, that id is persisted in localStorage
 //     ("sillage_aid") and reused on later visits; the userId given to
-//     identify() is persisted too ("sillage_uid").
-//   - Withdrawing analytics deletes both, and the stored delivery queue,
-//     and starts a fresh in-memory id.
+//     identify() is persisted too ("sillage_uid"). Requests then carry
+//     credentials, and a collector whose source has a cookie answers with
+//     a first-party "sillage_aid" cookie holding the id: server-set, it
+//     outlives the caps browsers put on script storage, and the tag reads
+//     it first.
+//   - Withdrawing analytics deletes both, the cookie, and the stored
+//     delivery queue, and starts a fresh in-memory id.
 //   - Events not yet delivered are kept in localStorage ("sillage_queue")
 //     only with analytics consent, in memory otherwise (queue.js).
 //   - The consent choice itself is kept in localStorage ("sillage_consent")
@@ -150,6 +154,7 @@ if (!(queued && queued.loaded)) {
       userId = null;
       store(UID, null);
       store(AID, null);
+      cookie(1);
       memId = uuid();
     },
 
@@ -212,9 +217,22 @@ if (!(queued && queued.loaded)) {
 
   function anonymousId() {
     if (!analytics()) return memId;
-    var id = store(AID);
-    if (!id) store(AID, (id = memId));
+    var id = cookie() || store(AID) || memId;
+    store(AID, id);
     return id;
+  }
+
+  // cookie reads the server-set id cookie, or deletes it (del), on this
+  // host and each parent domain.
+  function cookie(del) {
+    var m = /(?:^|;\s*)sillage_aid=([A-Za-z0-9._~-]+)/.exec(d.cookie);
+    if (!del) return m && m[1];
+    var h = w.location.hostname.split('.');
+    while (h.length) {
+      d.cookie = AID + '=; Max-Age=0; Path=/; Domain=' + h.join('.');
+      h.shift();
+    }
+    d.cookie = AID + '=; Max-Age=0; Path=/';
   }
 
   function make(type, e) {

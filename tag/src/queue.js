@@ -40,7 +40,7 @@ var timer = 0;
 var delay = 0; // current backoff, 0 when the last attempt succeeded
 var url = '';
 var key = '';
-var keep = false; // mirror the queue in localStorage
+var keep = false; // mirror the queue in localStorage (analytics granted)
 
 // start sets where batches go, takes over what an earlier page left in
 // storage (persist: analytics consent) and sends.
@@ -121,7 +121,9 @@ export function flush() {
   var n = next();
   if (!n) return;
   sending = n[0];
-  fetch(url, { method: 'POST', body: n[1], keepalive: n[1].length < BYTES + 1000, credentials: 'omit' })
+  // With analytics consent the collector's first-party cookie goes along
+  // (the collector sets and renews it); without, no cookie at all.
+  fetch(url, { method: 'POST', body: n[1], keepalive: n[1].length < BYTES + 1000, credentials: keep ? 'include' : 'omit' })
     .then(function (r) {
       if (r.status == 408 || r.status == 429 || r.status >= 500) throw r;
       delay = 0;

@@ -180,7 +180,46 @@ test('consent granted later: the page load\'s id is persisted and reused after a
   assert.equal(ev[0].anonymousId, stored.sillage_aid);
   for (const e of ev.slice(1)) assert.equal(e.context.consent.categoryPreferences.analytics, true);
   assert.equal(distinct(ev), 4);
-  assert.deepEqual(await b.context.cookies(), [], 'localStorage, no cookie');
+  assert.deepEqual((await b.context.cookies()).map((c) => [c.name, c.value]), [['sillage_aid', stored.sillage_aid]],
+    'the only cookie is the server-set id');
+});
+
+test('server-set first-party cookie: set with analytics consent, keeps the id when script storage is wiped, deleted on withdrawal', T, async () => {
+  const page = await fresh();
+  await page.goto(site.origin + '/demo');
+  await acceptedExactly(1);
+  assert.deepEqual(await b.context.cookies(), [], 'no cookie before the choice');
+  await page.click('#grant');
+  await page.click('.card .add');
+  await acceptedExactly(2);
+  const id = (await localStorageOf(page)).sillage_aid;
+  await eventually(async () => (await b.context.cookies()).length === 1, 5000, async () => JSON.stringify(await b.context.cookies()));
+  const [ck] = await b.context.cookies();
+  assert.equal(ck.name, 'sillage_aid');
+  assert.equal(ck.value, id, 'the collector set the id the tag sent');
+  assert.equal(ck.domain, '127.0.0.1', 'first-party: the host the page and the collector share');
+  assert.equal(ck.httpOnly, false);
+  assert.equal(ck.sameSite, 'Lax');
+  assert.ok(ck.expires * 1000 > Date.now() + 300 * 86400 * 1000, 'lasts about a year');
+
+  // The browser wipes what scripts stored (as Safari does after 7 days);
+  // the consent choice is kept here as a CMP would restore it.
+  await page.evaluate(() => { localStorage.removeItem('sillage_aid'); localStorage.removeItem('sillage_queue'); });
+  await page.reload();
+  await page.click('.card:nth-child(2) .add');
+  await acceptedExactly(4);
+  const ev = b.delivered();
+  assert.deepEqual(names(ev), ['page', 'Product Added', 'page', 'Product Added']);
+  assert.equal(ev[2].anonymousId, id, 'the id comes back from the server-set cookie');
+  assert.equal(ev[3].anonymousId, id);
+  assert.equal((await localStorageOf(page)).sillage_aid, id);
+
+  await page.evaluate(() => sillage.consent({ analytics: false })); // the banner is gone: as a privacy page would
+  await page.click('.card .add');
+  await acceptedExactly(5);
+  const last = b.delivered()[4];
+  assert.notEqual(last.anonymousId, id, 'a fresh id after the withdrawal');
+  assert.deepEqual(await b.context.cookies(), [], 'the cookie is gone with the consent');
 });
 
 test('offline then online: each event queued while offline is delivered exactly once', T, async () => {
