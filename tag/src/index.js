@@ -223,16 +223,19 @@ if (!(queued && queued.loaded)) {
   }
 
   // cookie reads the server-set id cookie, or deletes it (del), on this
-  // host and each parent domain.
+  // host and each parent domain. document.cookie may throw (sandboxed
+  // frames): then there is no cookie.
   function cookie(del) {
-    var m = /(?:^|;\s*)sillage_aid=([A-Za-z0-9._~-]+)/.exec(d.cookie);
-    if (!del) return m && m[1];
-    var h = w.location.hostname.split('.');
-    while (h.length) {
-      d.cookie = AID + '=; Max-Age=0; Path=/; Domain=' + h.join('.');
-      h.shift();
-    }
-    d.cookie = AID + '=; Max-Age=0; Path=/';
+    try {
+      var m = /(?:^|;\s*)sillage_aid=([A-Za-z0-9._~-]+)/.exec(d.cookie);
+      if (!del) return m && m[1];
+      var h = w.location.hostname.split('.');
+      while (h.length) {
+        d.cookie = AID + '=; Max-Age=0; Path=/; Domain=' + h.join('.');
+        h.shift();
+      }
+      d.cookie = AID + '=; Max-Age=0; Path=/';
+    } catch (e) {}
   }
 
   function make(type, e) {
