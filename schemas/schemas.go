@@ -56,6 +56,11 @@ var (
 )
 
 func init() {
+	// goavro sizes a map or array by the block count a record claims before
+	// reading its entries: a corrupt record under an older or foreign
+	// schema id (the goavro path) could claim 2^31. No Sillage record has
+	// a map or array of more than a few thousand entries.
+	goavro.MaxBlockCount = 1 << 16
 	for i, m := range manifest {
 		v, err := loadVersion(m.kind, m.version, i+1)
 		if err != nil {

@@ -42,9 +42,17 @@ type Serde struct {
 	reg     Registry
 	writers map[Kind]writer
 
-	mu     sync.RWMutex
-	byID   map[int]*goavro.Codec
-	failed map[int]error
+	// direct maps the ids this serde registered to their contract: records
+	// with these ids are read and written by the direct codec. Read-only
+	// after NewSerde.
+	direct map[int]Kind
+	// noDirect sends everything through goavro (tests and benchmarks).
+	noDirect bool
+
+	mu      sync.RWMutex
+	byID    map[int]*goavro.Codec
+	failed  map[int]error
+	learned map[int]Kind // ids looked up whose schema is the latest of a contract
 }
 
 type writer struct {
@@ -56,7 +64,10 @@ type writer struct {
 // "<topic>-value" for the topics given and returns a Serde that writes with
 // those ids.
 func NewSerde(ctx context.Context, reg Registry, topics map[Kind]string) (*Serde, error) {
-	s := &Serde{reg: reg, writers: map[Kind]writer{}, byID: map[int]*goavro.Codec{}, failed: map[int]error{}}
+	s := &Serde{
+		reg: reg, writers: map[Kind]writer{}, direct: map[int]Kind{},
+		byID: map[int]*goavro.Codec{}, failed: map[int]error{}, learned: map[int]Kind{},
+	}
 	for kind, topic := range topics {
 		v := Latest(kind)
 		if v == nil {
@@ -68,6 +79,7 @@ func NewSerde(ctx context.Context, reg Registry, topics map[Kind]string) (*Serde
 		}
 		s.writers[kind] = writer{id: id, codec: v.Codec}
 		s.byID[id] = v.Codec
+		s.direct[id] = kind
 	}
 	return s, nil
 }
@@ -77,6 +89,9 @@ func (s *Serde) Encode(kind Kind, v Nativer, buf []byte) ([]byte, error) {
 	w, ok := s.writers[kind]
 	if !ok {
 		return nil, fmt.Errorf("encoding %s: contract not registered with this serde", kind)
+	}
+	if out, ok, err := s.encodeDirect(kind, w.id, v, buf); ok {
+		return out, err
 	}
 	buf = append(buf, 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(buf[len(buf)-4:], uint32(w.id))
@@ -116,6 +131,14 @@ func (s *Serde) DecodeNative(ctx context.Context, data []byte) (map[string]any, 
 
 // DecodeRaw decodes a raw event.
 func (s *Serde) DecodeRaw(ctx context.Context, data []byte) (*RawEvent, error) {
+	if r, ok := s.directReader(data, KindRaw); ok {
+		e := new(RawEvent)
+		cerr := r.readRaw(e)
+		if err := r.finish(); err != nil {
+			return nil, err
+		}
+		return e, cerr
+	}
 	m, err := s.DecodeNative(ctx, data)
 	if err != nil {
 		return nil, err
@@ -126,6 +149,14 @@ func (s *Serde) DecodeRaw(ctx context.Context, data []byte) (*RawEvent, error) {
 
 // DecodeEnriched decodes an enriched event.
 func (s *Serde) DecodeEnriched(ctx context.Context, data []byte) (*EnrichedEvent, error) {
+	if r, ok := s.directReader(data, KindEnriched); ok {
+		e := new(EnrichedEvent)
+		cerr := r.readEnriched(e)
+		if err := r.finish(); err != nil {
+			return nil, err
+		}
+		return e, cerr
+	}
 	m, err := s.DecodeNative(ctx, data)
 	if err != nil {
 		return nil, err
@@ -136,6 +167,14 @@ func (s *Serde) DecodeEnriched(ctx context.Context, data []byte) (*EnrichedEvent
 
 // DecodeMembership decodes a membership transition.
 func (s *Serde) DecodeMembership(ctx context.Context, data []byte) (*MembershipTransition, error) {
+	if r, ok := s.directReader(data, KindMembership); ok {
+		t := new(MembershipTransition)
+		cerr := r.readMembership(t)
+		if err := r.finish(); err != nil {
+			return nil, err
+		}
+		return t, cerr
+	}
 	m, err := s.DecodeNative(ctx, data)
 	if err != nil {
 		return nil, err
@@ -146,6 +185,14 @@ func (s *Serde) DecodeMembership(ctx context.Context, data []byte) (*MembershipT
 
 // DecodeFailed decodes a failed event.
 func (s *Serde) DecodeFailed(ctx context.Context, data []byte) (*FailedEvent, error) {
+	if r, ok := s.directReader(data, KindFailed); ok {
+		f := new(FailedEvent)
+		cerr := r.readFailed(f)
+		if err := r.finish(); err != nil {
+			return nil, err
+		}
+		return f, cerr
+	}
 	m, err := s.DecodeNative(ctx, data)
 	if err != nil {
 		return nil, err
@@ -186,5 +233,8 @@ func (s *Serde) codec(ctx context.Context, id int) (*goavro.Codec, error) {
 		return nil, err
 	}
 	s.byID[id] = c
+	if k, ok := latestKindOf(text); ok {
+		s.learned[id] = k
+	}
 	return c, nil
 }
