@@ -95,3 +95,36 @@ func benchHandler(b *testing.B, path, body string, events int) {
 		report(b, &failed)
 	})
 }
+
+// BenchmarkDecode measures the request-body decoding alone: decodeBody and
+// toRaw of every event, without HTTP or Kafka.
+func BenchmarkDecode(b *testing.B) {
+	meta := &requestMeta{source: "web", receivedAt: 1_717_243_200_000, ip: "127.0.0.1", userAgent: "UA"}
+	for _, bc := range []struct {
+		name, endpoint, body string
+	}{
+		{"track", "track", trackBody},
+		{"batch20", "batch", batchBody(20)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.body)))
+			body := []byte(bc.body)
+			for b.Loop() {
+				env, aerr := decodeBody(bc.endpoint, body, 32*1024)
+				if aerr != nil {
+					b.Fatal(aerr)
+				}
+				for i := range env.events {
+					idx := i
+					if !env.batch {
+						idx = -1
+					}
+					if _, err := toRaw(&env.events[i], idx, env, meta); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -2,11 +2,10 @@ package collector
 
 import (
 	"bytes"
-	"encoding/json"
-	"reflect"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
 )
 
 // The Segment call types, as the "type" field and the /v1/<type> endpoints
@@ -15,39 +14,42 @@ var eventTypes = map[string]bool{
 	"track": true, "page": true, "screen": true, "identify": true, "group": true, "alias": true,
 }
 
-// wireBatch is the body of POST /v1/batch.
-type wireBatch struct {
-	Batch    []json.RawMessage `json:"batch"`
-	WriteKey string            `json:"writeKey"`
-	Context  json.RawMessage   `json:"context"`
-	SentAt   string            `json:"sentAt"`
-}
-
-// wireEvent is one Segment call as sent on the wire.
+// wireEvent is one Segment call as sent on the wire, decoded: what toRaw
+// needs of it, copied out of the parser.
 type wireEvent struct {
-	Type              string          `json:"type"`
-	Event             string          `json:"event"`
-	Name              string          `json:"name"`
-	MessageID         idString        `json:"messageId"`
-	AnonymousID       idString        `json:"anonymousId"`
-	UserID            idString        `json:"userId"`
-	PreviousID        idString        `json:"previousId"`
-	GroupID           idString        `json:"groupId"`
-	Timestamp         string          `json:"timestamp"`
-	OriginalTimestamp string          `json:"originalTimestamp"`
-	SentAt            string          `json:"sentAt"`
-	WriteKey          string          `json:"writeKey"`
-	Context           json.RawMessage `json:"context"`
-	Properties        json.RawMessage `json:"properties"`
-	Traits            json.RawMessage `json:"traits"`
+	Type, Event, Name                                   string
+	Timestamp, OriginalTimestamp, SentAt, WriteKey      string
+	MessageID, AnonymousID, UserID, PreviousID, GroupID string
+
+	Context            wireContext
+	Properties, Traits wireObject
+	propsPage          wirePage // a page call's page fields found in properties
 }
 
-// envelope is a decoded request body: its events, still in wire form, and
-// what applies to all of them.
+// wireObject is a field that should hold a JSON object: the kind of what
+// it holds (see decoder.leaf; 0 when absent) and, for an object, its
+// compact JSON.
+type wireObject struct {
+	kind byte
+	json string
+}
+
+func (o wireObject) isNull() bool { return o.kind == 0 || o.kind == 'n' }
+
+// compact returns the object's compact JSON, "{}" for null or absent.
+func (o wireObject) compact() string {
+	if o.kind != '{' {
+		return "{}"
+	}
+	return o.json
+}
+
+// envelope is a decoded request body: its events and what applies to all
+// of them.
 type envelope struct {
 	writeKey string
 	sentAt   string
-	context  json.RawMessage // batch-level context (defaults for each event)
+	context  wireContext // batch-level context (defaults for each event)
 	events   []wireEvent
 	batch    bool
 }
@@ -55,7 +57,8 @@ type envelope struct {
 // decodeBody decodes the body of POST /v1/<endpoint>. For a single-event
 // endpoint the body is the event and its type is the endpoint's. It checks
 // the JSON shape and the size of each event; it does not check the events'
-// content (see toRaw).
+// content (see toRaw). The body is parsed once; nothing returned refers to
+// it.
 func decodeBody(endpoint string, body []byte, maxEventBytes int) (*envelope, *apiError) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -64,44 +67,88 @@ func decodeBody(endpoint string, body []byte, maxEventBytes int) (*envelope, *ap
 	if body[0] != '{' {
 		return nil, newError(fasthttp.StatusBadRequest, reasonMalformedJSON, "body is not a JSON object")
 	}
+	if endpoint != "batch" && len(body) > maxEventBytes {
+		return nil, &apiError{status: fasthttp.StatusRequestEntityTooLarge, reason: reasonEventTooLarge, events: 1,
+			detail: "event is " + strconv.Itoa(len(body)) + " bytes, the limit is " + strconv.Itoa(maxEventBytes)}
+	}
+	d := getDecoder(len(body))
+	defer d.release()
+	root, err := d.parse(body)
+	if err != nil {
+		return nil, err
+	}
 	if endpoint != "batch" {
-		if len(body) > maxEventBytes {
-			return nil, &apiError{status: fasthttp.StatusRequestEntityTooLarge, reason: reasonEventTooLarge, events: 1,
-				detail: "event is " + strconv.Itoa(len(body)) + " bytes, the limit is " + strconv.Itoa(maxEventBytes)}
-		}
 		env := &envelope{events: make([]wireEvent, 1)}
-		if err := json.Unmarshal(body, &env.events[0]); err != nil {
-			return nil, jsonError("", err)
+		if err := d.event(root.GetObject(), &env.events[0], endpoint, -1); err != nil {
+			return nil, err
 		}
-		env.events[0].Type = endpoint
 		env.writeKey = env.events[0].WriteKey
 		return env, nil
 	}
-	var b wireBatch
-	if err := json.Unmarshal(body, &b); err != nil {
-		return nil, jsonError("", err)
+	// An event cannot be larger than the body: measure them only if it is.
+	return d.batch(root.GetObject(), len(body) > maxEventBytes, maxEventBytes)
+}
+
+var batchFields = []string{"batch", "writeKey", "context", "sentAt"}
+
+// batch decodes the body of POST /v1/batch. Each event's size is that of
+// its compact JSON.
+func (d *decoder) batch(o *fastjson.Object, measure bool, maxEventBytes int) (*envelope, *apiError) {
+	env := &envelope{batch: true}
+	var events []*fastjson.Value
+	var ctx *fastjson.Value
+	var saved *apiError // the first type error, as encoding/json reports it
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		var k byte
+		switch field(b2s(key), batchFields) {
+		case 0:
+			switch k, _ = d.leaf(v); k {
+			case '[':
+				events, k = v.GetArray(), 0
+			case 'n':
+				events, k = nil, 0
+			}
+			if k != 0 && saved == nil {
+				saved = typeError(-1, "batch", "an array", k)
+			}
+		case 1:
+			if k = d.setString(v, &env.writeKey); k != 0 && saved == nil {
+				saved = typeError(-1, "writeKey", "a string", k)
+			}
+		case 2:
+			ctx = v
+		case 3:
+			if k = d.setString(v, &env.sentAt); k != 0 && saved == nil {
+				saved = typeError(-1, "sentAt", "a string", k)
+			}
+		}
+	})
+	if saved != nil {
+		return nil, saved
 	}
-	if len(b.Batch) == 0 {
+	if len(events) == 0 {
 		return nil, badEvent("batch", "missing or empty, want an array of events")
 	}
-	if len(b.Context) > 0 && !isObjectOrNull(b.Context) {
+	if env.context = d.context(ctx); !env.context.isNull() && env.context.kind != '{' {
 		return nil, badEvent("context", "want an object")
 	}
-	env := &envelope{writeKey: b.WriteKey, sentAt: b.SentAt, context: b.Context, batch: true, events: make([]wireEvent, len(b.Batch))}
-	for i, raw := range b.Batch {
-		prefix := "batch[" + strconv.Itoa(i) + "]"
-		if len(raw) > maxEventBytes {
-			return nil, &apiError{status: fasthttp.StatusRequestEntityTooLarge, reason: reasonEventTooLarge, events: len(b.Batch),
-				detail: prefix + " is " + strconv.Itoa(len(raw)) + " bytes, the limit is " + strconv.Itoa(maxEventBytes)}
+	n := len(events)
+	env.events = make([]wireEvent, n)
+	for i, v := range events {
+		if measure {
+			if size := len(d.text(v)); size > maxEventBytes {
+				return nil, &apiError{status: fasthttp.StatusRequestEntityTooLarge, reason: reasonEventTooLarge, events: n,
+					detail: "batch[" + strconv.Itoa(i) + "] is " + strconv.Itoa(size) + " bytes, the limit is " + strconv.Itoa(maxEventBytes)}
+			}
 		}
-		if raw[0] != '{' {
-			return nil, &apiError{status: fasthttp.StatusBadRequest, reason: reasonInvalidEvent, events: len(b.Batch),
-				detail: prefix + ": want an object"}
+		eo := v.GetObject()
+		if eo == nil {
+			return nil, &apiError{status: fasthttp.StatusBadRequest, reason: reasonInvalidEvent, events: n,
+				detail: "batch[" + strconv.Itoa(i) + "]: want an object"}
 		}
-		if err := json.Unmarshal(raw, &env.events[i]); err != nil {
-			e := jsonError(prefix, err)
-			e.events = len(b.Batch)
-			return nil, e
+		if err := d.event(eo, &env.events[i], "", i); err != nil {
+			err.events = n
+			return nil, err
 		}
 		if env.writeKey == "" {
 			env.writeKey = env.events[i].WriteKey
@@ -110,62 +157,83 @@ func decodeBody(endpoint string, body []byte, maxEventBytes int) (*envelope, *ap
 	return env, nil
 }
 
-var stringType = reflect.TypeOf("")
+// The fields of an event, in the order of eventFields.
+const (
+	fType = iota
+	fEvent
+	fName
+	fTimestamp
+	fOriginalTimestamp
+	fSentAt
+	fWriteKey
+	fMessageID
+	fAnonymousID
+	fUserID
+	fPreviousID
+	fGroupID
+	fContext
+	fProperties
+	fTraits
+)
 
-// idString is an identifier that clients send as a string or a number.
-type idString string
+var eventFields = []string{"type", "event", "name", "timestamp", "originalTimestamp", "sentAt", "writeKey",
+	"messageId", "anonymousId", "userId", "previousId", "groupId", "context", "properties", "traits"}
 
-func (s *idString) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0 || string(b) == "null":
-		*s = ""
-	case b[0] == '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
+// event decodes one event object into w; typ, when set, is its type
+// whatever the body says. Index is its place in a batch (-1 for a
+// single-event endpoint). Like encoding/json, a field of the wrong type
+// is reported after the whole object was read, except an identifier's,
+// which stops it.
+func (d *decoder) event(o *fastjson.Object, w *wireEvent, typ string, index int) *apiError {
+	strs := [...]*string{fType: &w.Type, fEvent: &w.Event, fName: &w.Name, fTimestamp: &w.Timestamp,
+		fOriginalTimestamp: &w.OriginalTimestamp, fSentAt: &w.SentAt, fWriteKey: &w.WriteKey}
+	ids := [...]*string{&w.MessageID, &w.AnonymousID, &w.UserID, &w.PreviousID, &w.GroupID}
+	var ctx, props, traits *fastjson.Value
+	var saved, stop *apiError
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if stop != nil {
+			return
 		}
-		*s = idString(v)
-	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
-		*s = idString(b)
-	default:
-		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: stringType}
+		switch i := field(b2s(key), eventFields); {
+		case i < 0:
+		case i <= fWriteKey:
+			if k := d.setString(v, strs[i]); k != 0 && saved == nil {
+				saved = typeError(index, eventFields[i], "a string", k)
+			}
+		case i <= fGroupID:
+			if k := d.setID(v, ids[i-fMessageID]); k != 0 {
+				stop = typeError(index, eventFields[i], "a string", k)
+			}
+		case i == fContext:
+			ctx = v
+		case i == fProperties:
+			props = v
+		case i == fTraits:
+			traits = v
+		}
+	})
+	if stop != nil {
+		return stop
+	}
+	if saved != nil {
+		return saved
+	}
+	if typ != "" {
+		w.Type = typ
+	}
+	w.Context = d.context(ctx)
+	w.Properties = d.object(props)
+	w.Traits = d.object(traits)
+	if w.Type == "page" && w.Properties.kind == '{' {
+		w.propsPage = d.page(props)
 	}
 	return nil
 }
 
-// looseString takes a JSON string and ignores anything else: context fields
-// are informative, a wrong type there is not worth refusing an event.
-type looseString string
-
-func (s *looseString) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var v string
-		if json.Unmarshal(b, &v) == nil {
-			*s = looseString(v)
-		}
+// typeError is encoding/json's complaint about a field of the wrong type.
+func typeError(index int, name, want string, kind byte) *apiError {
+	if index >= 0 {
+		name = "batch[" + strconv.Itoa(index) + "]." + name
 	}
-	return nil
+	return badEvent(name, "want %s, got JSON %s", want, kindName(kind))
 }
-
-func jsonKind(b []byte) string {
-	switch b[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "bool"
-	case 'n':
-		return "null"
-	case '"':
-		return "string"
-	}
-	return "number"
-}
-
-func isObjectOrNull(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && (b[0] == '{' || string(b) == "null")
-}
-
-func isNull(b json.RawMessage) bool { return len(b) == 0 || string(b) == "null" }

@@ -34,7 +34,12 @@
 // (top-level for /v1/batch); a missing or unknown key gets 401. Bodies may
 // be gzip-encoded; any Content-Type is read as JSON, so sendBeacon's
 // text/plain works. MaxBodyBytes bounds the body (after decompression, 413
-// beyond), MaxEventBytes each event (413). Browser requests are checked
+// beyond), MaxEventBytes each event (413): a single event's body as sent,
+// an event of a batch by its compact JSON (whitespace between tokens does
+// not count). Bodies are parsed once, with fastjson, and must be JSON as
+// RFC 8259 has it, nested at most 300 deep (400 malformed_json otherwise);
+// fields are matched as encoding/json does (case-insensitively, the last
+// of a repeated field winning). Browser requests are checked
 // against the source's allowed_origins (403 otherwise); requests without an
 // Origin header (servers, SDKs) are not. For the single-event endpoints the
 // event's type is the endpoint's, whatever the body says.

@@ -2,9 +2,7 @@ package collector
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -48,55 +46,6 @@ func newError(status int, reason, format string, args ...any) *apiError {
 
 func badEvent(field, format string, args ...any) *apiError {
 	return &apiError{status: fasthttp.StatusBadRequest, reason: reasonInvalidEvent, detail: field + ": " + fmt.Sprintf(format, args...)}
-}
-
-// jsonError turns an encoding/json error into a refusal naming where in the
-// body (prefix, e.g. "batch[3]") the problem is.
-func jsonError(prefix string, err error) *apiError {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn) && syn.Error() == "unexpected end of JSON input":
-		return newError(fasthttp.StatusBadRequest, reasonMalformedJSON, "body is truncated JSON")
-	case errors.As(err, &syn):
-		where := "body"
-		if prefix != "" {
-			where = prefix
-		}
-		return newError(fasthttp.StatusBadRequest, reasonMalformedJSON, "%s is not valid JSON: %s (at byte %d)", where, syn.Error(), syn.Offset)
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "body"
-		}
-		if prefix != "" {
-			field = prefix + "." + field
-			if typ.Field == "" {
-				field = prefix
-			}
-		}
-		return badEvent(field, "want %s, got JSON %s", goTypeName(typ.Type.String()), typ.Value)
-	}
-	var ae *apiError
-	if errors.As(err, &ae) {
-		if prefix != "" && !strings.HasPrefix(ae.detail, prefix) {
-			ae.detail = prefix + "." + ae.detail
-		}
-		return ae
-	}
-	return newError(fasthttp.StatusBadRequest, reasonMalformedJSON, "%s", err.Error())
-}
-
-func goTypeName(t string) string {
-	switch {
-	case t == "string", strings.HasSuffix(t, "idString"):
-		return "a string"
-	case strings.HasPrefix(t, "[]json.RawMessage"), strings.HasPrefix(t, "[]"):
-		return "an array"
-	case strings.HasPrefix(t, "json.RawMessage"), strings.Contains(t, "struct"), strings.HasPrefix(t, "collector."), strings.HasPrefix(t, "map"):
-		return "an object"
-	}
-	return t
 }
 
 type errorBody struct {

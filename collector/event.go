@@ -1,12 +1,11 @@
 package collector
 
 import (
-	"bytes"
-	"encoding/json"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/valyala/fastjson"
 
 	"github.com/sillage/sillage/schemas"
 )
@@ -21,32 +20,109 @@ type requestMeta struct {
 	gpc         bool
 }
 
+// wireContext is an event's or a batch's context: its compact JSON and the
+// fields the raw event takes from it. A field of the wrong type is ignored:
+// context fields are informative, not worth refusing an event for.
 type wireContext struct {
-	Page      json.RawMessage `json:"page"`
-	UserAgent looseString     `json:"userAgent"`
-	Locale    looseString     `json:"locale"`
-	Library   json.RawMessage `json:"library"`
-	Consent   json.RawMessage `json:"consent"`
+	wireObject
+	page              wirePage
+	userAgent, locale loose
+	library           wireLibrary
+	consent           wireConsent
 }
 
-type wirePage struct {
-	URL      looseString `json:"url"`
-	Path     looseString `json:"path"`
-	Referrer looseString `json:"referrer"`
-	Title    looseString `json:"title"`
+type wirePage struct{ url, path, referrer, title loose }
+
+func (p *wirePage) merge(o wirePage) {
+	p.url.merge(o.url)
+	p.path.merge(o.path)
+	p.referrer.merge(o.referrer)
+	p.title.merge(o.title)
 }
 
-type wireLibrary struct {
-	Name    looseString `json:"name"`
-	Version looseString `json:"version"`
-}
+type wireLibrary struct{ name, version loose }
 
 type wireConsent struct {
-	CategoryPreferences json.RawMessage `json:"categoryPreferences"`
+	present bool // neither absent nor null
+	prefs   consentPrefs
 	// The raw signals the tag read: the IAB TCF v2 string of a CMP on the
 	// page, and navigator.globalPrivacyControl. Kept beside the vector.
-	TCF string `json:"tcf"`
-	GPC bool   `json:"gpc"`
+	tcf loose
+	gpc bool
+}
+
+var contextFields = []string{"page", "userAgent", "locale", "library", "consent"}
+
+// context decodes a context value (nil when absent). Its JSON is taken
+// before it is walked (see decoder).
+func (d *decoder) context(v *fastjson.Value) wireContext {
+	c := wireContext{wireObject: d.object(v)}
+	if c.kind != '{' {
+		return c
+	}
+	v.GetObject().Visit(func(key []byte, v *fastjson.Value) {
+		switch field(b2s(key), contextFields) {
+		case 0:
+			c.page = d.page(v)
+		case 1:
+			d.setLoose(v, &c.userAgent)
+		case 2:
+			d.setLoose(v, &c.locale)
+		case 3:
+			c.library = d.library(v)
+		case 4:
+			c.consent = d.consent(v)
+		}
+	})
+	return c
+}
+
+var pageFields = []string{"url", "path", "referrer", "title"}
+
+func (d *decoder) page(v *fastjson.Value) wirePage {
+	var p wirePage
+	v.GetObject().Visit(func(key []byte, v *fastjson.Value) {
+		if i := field(b2s(key), pageFields); i >= 0 {
+			d.setLoose(v, [...]*loose{&p.url, &p.path, &p.referrer, &p.title}[i])
+		}
+	})
+	return p
+}
+
+var libraryFields = []string{"name", "version"}
+
+func (d *decoder) library(v *fastjson.Value) wireLibrary {
+	var l wireLibrary
+	v.GetObject().Visit(func(key []byte, v *fastjson.Value) {
+		switch field(b2s(key), libraryFields) {
+		case 0:
+			d.setLoose(v, &l.name)
+		case 1:
+			d.setLoose(v, &l.version)
+		}
+	})
+	return l
+}
+
+var consentFields = []string{"categoryPreferences", "tcf", "gpc"}
+
+func (d *decoder) consent(v *fastjson.Value) wireConsent {
+	k, _ := d.leaf(v)
+	c := wireConsent{present: k != 'n'}
+	v.GetObject().Visit(func(key []byte, v *fastjson.Value) {
+		switch field(b2s(key), consentFields) {
+		case 0:
+			c.prefs = d.prefs(v)
+		case 1:
+			d.setLoose(v, &c.tcf)
+		case 2:
+			switch k, _ := d.leaf(v); k {
+			case 't', 'f':
+				c.gpc = k == 't'
+			}
+		}
+	})
+	return c
 }
 
 // toRaw checks one event and turns it into the raw event produced to Kafka.
@@ -71,22 +147,22 @@ func toRaw(w *wireEvent, index int, env *envelope, meta *requestMeta) (schemas.R
 	case w.Type == "group" && w.GroupID == "":
 		return e, badEvent(p+"groupId", "a group call needs a groupId")
 	}
-	for _, f := range []struct {
+	for _, f := range [...]struct {
 		name string
-		raw  json.RawMessage
-	}{{"context", w.Context}, {"properties", w.Properties}, {"traits", w.Traits}} {
-		if !isNull(f.raw) && f.raw[0] != '{' {
-			return e, badEvent(p+f.name, "want an object, got JSON %s", jsonKind(f.raw))
+		o    wireObject
+	}{{"context", w.Context.wireObject}, {"properties", w.Properties}, {"traits", w.Traits}} {
+		if !f.o.isNull() && f.o.kind != '{' {
+			return e, badEvent(p+f.name, "want an object, got JSON %s", kindName(f.o.kind))
 		}
 	}
 	e = schemas.RawEvent{
-		EventID:     string(w.MessageID),
+		EventID:     w.MessageID,
 		Source:      meta.source,
 		Type:        w.Type,
-		AnonymousID: string(w.AnonymousID),
-		UserID:      string(w.UserID),
-		PreviousID:  string(w.PreviousID),
-		GroupID:     string(w.GroupID),
+		AnonymousID: w.AnonymousID,
+		UserID:      w.UserID,
+		PreviousID:  w.PreviousID,
+		GroupID:     w.GroupID,
 		ReceivedAt:  meta.receivedAt,
 		IP:          meta.ip,
 		ClientHints: meta.clientHints,
@@ -117,44 +193,39 @@ func toRaw(w *wireEvent, index int, env *envelope, meta *requestMeta) (schemas.R
 		return e, err
 	}
 
-	ctxRaw := w.Context
-	if isNull(ctxRaw) {
-		ctxRaw = env.context
+	// The event's context, else the batch's; a few fields fall back on the
+	// batch's context field by field.
+	c, batchCtx := &w.Context, &env.context
+	if c.isNull() {
+		c = batchCtx
 	}
-	var c, batchCtx wireContext
-	looseObject(ctxRaw, &c)
-	if env.batch && !isNull(env.context) {
-		looseObject(env.context, &batchCtx)
+	page := c.page
+	if w.Type == "page" && page.url.s == "" && page.path.s == "" {
+		page.merge(w.propsPage)
 	}
-	var page wirePage
-	looseObject(c.Page, &page)
-	if w.Type == "page" && page.URL == "" && page.Path == "" {
-		looseObject(w.Properties, &page)
-	}
-	e.PageURL, e.PagePath, e.PageReferrer, e.PageTitle = string(page.URL), string(page.Path), string(page.Referrer), string(page.Title)
-	e.Locale = string(c.Locale)
-	e.UserAgent = string(c.UserAgent)
+	e.PageURL, e.PagePath, e.PageReferrer, e.PageTitle = page.url.s, page.path.s, page.referrer.s, page.title.s
+	e.Locale = c.locale.s
+	e.UserAgent = c.userAgent.s
 	if e.UserAgent == "" {
 		e.UserAgent = meta.userAgent
 	}
-	var lib wireLibrary
-	if looseObject(c.Library, &lib); lib.Name == "" {
-		looseObject(batchCtx.Library, &lib)
+	lib := c.library
+	if lib.name.s == "" {
+		lib.name.merge(batchCtx.library.name)
+		lib.version.merge(batchCtx.library.version)
 	}
-	e.LibraryName, e.LibraryVersion = string(lib.Name), string(lib.Version)
+	e.LibraryName, e.LibraryVersion = lib.name.s, lib.version.s
 
-	consentRaw := c.Consent
-	if isNull(consentRaw) {
-		consentRaw = batchCtx.Consent
+	wc := c.consent
+	if !wc.present {
+		wc = batchCtx.consent
 	}
-	var wc wireConsent
-	looseObject(consentRaw, &wc)
-	e.Consent, e.ConsentSignal = normaliseConsent(wc.CategoryPreferences, meta.gpc || wc.GPC)
-	e.ConsentSignal.TCF = truncateSignal(wc.TCF)
+	e.Consent, e.ConsentSignal = wc.prefs.vector(meta.gpc || wc.gpc)
+	e.ConsentSignal.TCF = truncateSignal(wc.tcf.s)
 
-	e.ContextJSON = compactObject(ctxRaw)
-	e.PropertiesJSON = compactObject(w.Properties)
-	e.TraitsJSON = compactObject(w.Traits)
+	e.ContextJSON = c.compact()
+	e.PropertiesJSON = w.Properties.compact()
+	e.TraitsJSON = w.Traits.compact()
 	return e, nil
 }
 
@@ -177,24 +248,4 @@ func parseTime(field, s string, def int64) (int64, *apiError) {
 		return 0, badEvent(field, "%q is not an ISO-8601 date-time like 2024-05-01T12:00:00.000Z", s)
 	}
 	return t.UnixMilli(), nil
-}
-
-// looseObject decodes raw into v when it is a JSON object, and ignores it
-// otherwise.
-func looseObject(raw json.RawMessage, v any) {
-	if len(raw) > 0 && raw[0] == '{' {
-		_ = json.Unmarshal(raw, v)
-	}
-}
-
-// compactObject returns an object's compact JSON, "{}" for null or absent.
-func compactObject(raw json.RawMessage) string {
-	if isNull(raw) {
-		return "{}"
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, len(raw)))
-	if json.Compact(buf, raw) != nil {
-		return "{}"
-	}
-	return buf.String()
 }

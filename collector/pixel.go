@@ -91,29 +91,33 @@ const maxPixelDepth = 4
 // context.campaign.source=newsletter), their values strings except under
 // context.consent.categoryPreferences, where true and false are booleans.
 func decodePixel(typ string, args *fasthttp.Args, maxEventBytes int) (*envelope, *apiError) {
-	var body []byte
-	if data := args.Peek("data"); len(data) > 0 {
-		var err *apiError
-		if body, err = decodeBase64(data, maxEventBytes); err != nil {
-			return nil, err
-		}
-	} else {
-		ev := map[string]any{}
-		var err *apiError
-		for k, v := range args.All() {
-			if err = setPixelField(ev, string(k), string(v)); err != nil {
-				return nil, err
-			}
-		}
-		if len(ev) == 0 {
-			return nil, badEvent("query", "empty: want data=<base64 JSON event> or the event's fields as parameters")
-		}
-		var merr error
-		if body, merr = json.Marshal(ev); merr != nil {
-			return nil, newError(fasthttp.StatusBadRequest, reasonInvalidEvent, "query: %v", merr)
-		}
+	body, err := pixelBody(args, maxEventBytes)
+	if err != nil {
+		return nil, err
 	}
 	return decodeBody(typ, body, maxEventBytes)
+}
+
+// pixelBody returns the JSON event a pixel's query string holds. The query
+// form is written by encoding/json (keys sorted, <>& escaped), as before.
+func pixelBody(args *fasthttp.Args, maxEventBytes int) ([]byte, *apiError) {
+	if data := args.Peek("data"); len(data) > 0 {
+		return decodeBase64(data, maxEventBytes)
+	}
+	ev := map[string]any{}
+	for k, v := range args.All() {
+		if err := setPixelField(ev, string(k), string(v)); err != nil {
+			return nil, err
+		}
+	}
+	if len(ev) == 0 {
+		return nil, badEvent("query", "empty: want data=<base64 JSON event> or the event's fields as parameters")
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, newError(fasthttp.StatusBadRequest, reasonInvalidEvent, "query: %v", err)
+	}
+	return body, nil
 }
 
 func decodeBase64(data []byte, maxEventBytes int) ([]byte, *apiError) {
