@@ -231,7 +231,7 @@ func printBanner(cfg *Config, collectorAddr, adminAddr string) {
 		return net.JoinHostPort(h, p)
 	}
 	fmt.Fprintf(os.Stderr, `
-Sillage is running (embedded default: every stage in one process).
+Sillage is running on its embedded broker (roles: %[8]s).
 
   collector      http://%[1]s         (Segment API: POST /v1/batch, /v1/track, ...)
   tag            http://%[1]s/tag.js
@@ -245,7 +245,7 @@ Sillage is running (embedded default: every stage in one process).
     admin token  %[7]s    (Authorization: Bearer %[7]s)
 
 `, host(collectorAddr), host(adminAddr), cfg.Embedded.BrokerAddr, cfg.Kafka.Topics().Membership,
-		cfg.DataDir, DemoWriteKey, DemoAdminToken)
+		cfg.DataDir, DemoWriteKey, DemoAdminToken, cfg.Target)
 }
 
 // retryTopics calls ensure every few seconds until it succeeds, then waits

@@ -87,8 +87,11 @@ func defaultSink() sink.Config {
 	return c
 }
 
-// Embedded reports whether this process runs the embedded default.
-func (c *Config) IsEmbedded() bool { return c.Target == "all" && !c.brokersSet }
+// IsEmbedded reports whether this process runs on the embedded broker (no
+// Kafka brokers configured): the embedded default with -target all, or the
+// chosen roles alone in one process with it (e.g. the collector's
+// benchmark), with the demo credentials either way.
+func (c *Config) IsEmbedded() bool { return !c.brokersSet }
 
 // RegisterFlags binds every option to a flag.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {

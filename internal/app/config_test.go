@@ -23,6 +23,18 @@ func TestEmbeddedDefault(t *testing.T) {
 	require.NotEmpty(t, cfg.InstanceID)
 }
 
+func TestARoleWithoutBrokersRunsOnTheEmbeddedBroker(t *testing.T) {
+	cfg, _, err := Load([]string{"-target", "collector"})
+	require.NoError(t, err)
+	require.True(t, cfg.IsEmbedded())
+	require.Equal(t, []string{cfg.Embedded.BrokerAddr}, cfg.Kafka.Brokers)
+	require.Equal(t, DemoWriteKey, cfg.Collector.Sources[0].WriteKey)
+	require.Equal(t, filepath.Join(cfg.DataDir, "spool"), cfg.Collector.Spool.Dir)
+	cfg, _, err = Load([]string{"-target", "collector", "-collector.spool.dir", SpoolOff})
+	require.NoError(t, err)
+	require.Empty(t, cfg.Collector.Spool.Dir, "the spool turned off")
+}
+
 func TestRealKafkaHasNoDefaultCredentials(t *testing.T) {
 	_, _, err := Load([]string{"-kafka.brokers", "k1:9092", "-target", "collector"})
 	require.ErrorContains(t, err, "collector", "a collector on real Kafka needs a source")
