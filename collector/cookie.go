@@ -35,9 +35,22 @@ type Cookie struct {
 
 const defaultCookieAge = 395 * 24 * time.Hour
 
-// cookieValue is what an anonymous id must look like to go in a cookie
-// unquoted and unchanged (RFC 6265 cookie-octets, conservatively).
-var cookieValue = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+// cookieValue says whether an anonymous id can go in a cookie unquoted
+// and unchanged: 1 to 128 of A-Z a-z 0-9 . _ ~ - (RFC 6265 cookie-octets,
+// conservatively; the tag reads the same set back).
+func cookieValue(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '.', b == '_', b == '~', b == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // cookieName is an RFC 6265 token; cookieDomain a host name.
 var (
@@ -56,7 +69,7 @@ func (c *Collector) identityCookie(ctx *fasthttp.RequestCtx, src *Source, events
 	var value string
 	var age time.Duration
 	switch {
-	case last.Consent.Analytics && cookieValue.MatchString(last.AnonymousID):
+	case last.Consent.Analytics && cookieValue(last.AnonymousID):
 		value, age = last.AnonymousID, ck.MaxAge
 		if age <= 0 {
 			age = defaultCookieAge
