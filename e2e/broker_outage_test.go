@@ -32,25 +32,25 @@ func kafkaNode(t *testing.T, cmd string) {
 // spool and /readyz stays ready. Halfway through the outage the collector
 // is killed with SIGKILL and restarted on the same spool. Once the broker
 // is back the spool is replayed, and every event that got a 2xx is on the
-// raw topic exactly once. The outage lasts SILLAGE_TEST_OUTAGE (default
-// 10s; the case is 30s).
+// raw topic exactly once. The outage lasts 30 seconds (the case;
+// SILLAGE_TEST_OUTAGE changes it).
 func TestBrokerStoppedUnderLoad(t *testing.T) {
-	brokerOutage(t, true)
+	brokerOutage(t, true, 30*time.Second)
 }
 
 // TestBrokerStoppedUnderLoadWithoutSpool is the same outage with the spool
 // off: the collector answers 503 with Retry-After and /readyz fails while
-// the broker is down, and every event that got a 2xx is in Kafka once.
+// the broker is down, and every event that got a 2xx is in Kafka once. The
+// outage lasts 10 seconds (or SILLAGE_TEST_OUTAGE).
 func TestBrokerStoppedUnderLoadWithoutSpool(t *testing.T) {
-	brokerOutage(t, false)
+	brokerOutage(t, false, 10*time.Second)
 }
 
-func brokerOutage(t *testing.T, withSpool bool) {
+func brokerOutage(t *testing.T, withSpool bool, outage time.Duration) {
 	brokers := realBrokers(t)
 	if os.Getenv("SILLAGE_TEST_KAFKA_SCRIPT") == "" {
 		t.Skip("needs SILLAGE_TEST_KAFKA_SCRIPT (make test sets it) to stop and start the broker")
 	}
-	outage := 10 * time.Second
 	if v := os.Getenv("SILLAGE_TEST_OUTAGE"); v != "" {
 		d, err := time.ParseDuration(v)
 		require.NoError(t, err)
