@@ -12,8 +12,14 @@ type Config struct {
 	// GeoIPPath is a MaxMind GeoIP2/GeoLite2 City or Country database
 	// (.mmdb). Empty: events get no location (said once at startup).
 	GeoIPPath string `yaml:"geoip_path"`
+	// GeoIPLayout is the city database's record layout: "" (detected from
+	// its metadata), "geoip2" (MaxMind) or "flat" (DB-IP's lite databases).
+	GeoIPLayout string `yaml:"geoip_layout"`
 	// ASNPath is an optional GeoLite2/GeoIP2 ASN database.
 	ASNPath string `yaml:"asn_path"`
+	// GeoIPReloadInterval is how often the database files are checked for
+	// a new version, loaded without restart; zero turns reloading off.
+	GeoIPReloadInterval time.Duration `yaml:"geoip_reload_interval"`
 	// SessionTimeout is the inactivity, in event time, after which a
 	// visitor's next event starts a new session.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
@@ -35,10 +41,11 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		SessionTimeout: 30 * time.Minute,
-		FutureBound:    10 * time.Minute,
-		UACacheSize:    20_000,
-		DedupWindow:    24 * time.Hour,
+		SessionTimeout:      30 * time.Minute,
+		GeoIPReloadInterval: 5 * time.Second,
+		FutureBound:         10 * time.Minute,
+		UACacheSize:         20_000,
+		DedupWindow:         24 * time.Hour,
 	}
 }
 
@@ -46,6 +53,8 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIPPath, "enricher.geoip-path", c.GeoIPPath, "MaxMind City or Country database (.mmdb); empty: no geolocation")
 	fs.StringVar(&c.ASNPath, "enricher.asn-path", c.ASNPath, "optional MaxMind ASN database (.mmdb)")
+	fs.StringVar(&c.GeoIPLayout, "enricher.geoip-layout", c.GeoIPLayout, `layout of the city database: "" detects it, "geoip2" (MaxMind) or "flat" (DB-IP lite)`)
+	fs.DurationVar(&c.GeoIPReloadInterval, "enricher.geoip-reload-interval", c.GeoIPReloadInterval, "how often GeoIP files are checked for a new version (0: never)")
 	fs.DurationVar(&c.SessionTimeout, "enricher.session-timeout", c.SessionTimeout, "inactivity (event time) that ends a session")
 	fs.DurationVar(&c.FutureBound, "enricher.future-bound", c.FutureBound, "events whose corrected time is further than this past their receipt are clamped to it")
 	fs.IntVar(&c.UACacheSize, "enricher.ua-cache-size", c.UACacheSize, "distinct user agents whose parse is cached")
@@ -67,6 +76,14 @@ func (c Config) Validate() error {
 	}
 	if c.DedupWindow < time.Minute || c.DedupWindow > 30*24*time.Hour {
 		errs = append(errs, fmt.Errorf("enricher.dedup_window: %s, want between 1m and 720h", c.DedupWindow))
+	}
+	switch c.GeoIPLayout {
+	case "", "geoip2", "flat":
+	default:
+		errs = append(errs, fmt.Errorf(`enricher.geoip_layout: %q, want "", "geoip2" or "flat"`, c.GeoIPLayout))
+	}
+	if c.GeoIPReloadInterval < 0 {
+		errs = append(errs, fmt.Errorf("enricher.geoip_reload_interval: %s, want zero (off) or more", c.GeoIPReloadInterval))
 	}
 	if c.ASNPath != "" && c.ASNPath == c.GeoIPPath {
 		errs = append(errs, errors.New("enricher.asn_path: same file as geoip_path; an ASN database is a separate file"))

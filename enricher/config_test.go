@@ -44,3 +44,17 @@ func TestRegisterFlags(t *testing.T) {
 	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", ASNPath: "/db/asn.mmdb", SessionTimeout: 45 * time.Minute,
 		FutureBound: time.Hour, UACacheSize: 99, DedupWindow: 24 * time.Hour}, c)
 }
+
+func TestGeoIPLayoutAndReloadOptions(t *testing.T) {
+	cfg := DefaultConfig()
+	require.Equal(t, 5*time.Second, cfg.GeoIPReloadInterval)
+	for _, l := range []string{"", "geoip2", "flat"} {
+		cfg.GeoIPLayout = l
+		require.NoError(t, cfg.Validate(), l)
+	}
+	cfg.GeoIPLayout = "dbip"
+	cfg.GeoIPReloadInterval = -time.Second
+	err := cfg.Validate()
+	require.ErrorContains(t, err, "enricher.geoip_layout")
+	require.ErrorContains(t, err, "enricher.geoip_reload_interval")
+}

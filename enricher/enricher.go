@@ -83,7 +83,7 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 	if e.m, err = newMetrics(deps.Registerer); err != nil {
 		return nil, err
 	}
-	if e.geo, err = geo.Open(cfg.GeoIPPath, cfg.ASNPath); err != nil {
+	if e.geo, err = geo.OpenWith(geo.Options{CityPath: cfg.GeoIPPath, CityLayout: geo.Layout(cfg.GeoIPLayout), ASNPath: cfg.ASNPath}); err != nil {
 		return nil, fmt.Errorf("enricher.geoip_path/asn_path: %w", err)
 	}
 	if city, asn := e.geo.Describe(); city == "" && asn == "" {
@@ -122,6 +122,25 @@ func (e *Enricher) NewTask(_ context.Context, tp stream.TopicPartition, stores m
 		sessions: session.NewTracker(sessions, e.cfg.SessionTimeout),
 		dedup:    dedup.NewFilter(seen, e.cfg.DedupWindow),
 	}, nil
+}
+
+// WatchGeo reloads the GeoIP databases when their files change (a new
+// version is checked as at startup; a refused one leaves the old in use),
+// until ctx ends. It returns at once when reloading is off.
+func (e *Enricher) WatchGeo(ctx context.Context) error {
+	if e.cfg.GeoIPReloadInterval <= 0 || (e.cfg.GeoIPPath == "" && e.cfg.ASNPath == "") {
+		return nil
+	}
+	return e.geo.Watch(ctx, e.cfg.GeoIPReloadInterval, func(ev geo.Event) {
+		if ev.Err != nil {
+			e.m.geoReloads.WithLabelValues(ev.Role, "refused").Inc()
+			e.log.Warn("new GeoIP database refused; the previous one stays in use", "role", ev.Role, "path", ev.Path, "err", ev.Err)
+			return
+		}
+		e.m.geoReloads.WithLabelValues(ev.Role, "ok").Inc()
+		e.m.geoBuilt.WithLabelValues(ev.Role).Set(float64(ev.Built.Unix()))
+		e.log.Info("GeoIP database reloaded", "role", ev.Role, "path", ev.Path, "database", ev.Database)
+	})
 }
 
 // Close releases the GeoIP databases. Call it after the runner stopped.

@@ -18,6 +18,8 @@ type metrics struct {
 	stateCorrupt    prometheus.Counter
 	duplicates      prometheus.Counter
 	batchSeconds    prometheus.Histogram
+	geoReloads      *prometheus.CounterVec
+	geoBuilt        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,8 +50,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range reasons {
 		m.failed.WithLabelValues(r)
 	}
+	m.geoReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sillage_enricher_geo_reloads_total",
+		Help: "GeoIP database files changed on disk, by database (city, ASN) and result (ok: in use; refused: the previous one stays).",
+	}, []string{"database", "result"})
+	m.geoBuilt = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sillage_enricher_geo_database_build_timestamp_seconds",
+		Help: "Build time of the GeoIP database in use after the last reload, by database.",
+	}, []string{"database"})
 	for _, c := range []prometheus.Collector{m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
-		m.sessionsStarted, m.lateEvents, m.linksWritten, m.stateCorrupt, m.duplicates, m.batchSeconds} {
+		m.sessionsStarted, m.lateEvents, m.linksWritten, m.stateCorrupt, m.duplicates, m.batchSeconds,
+		m.geoReloads, m.geoBuilt} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering enricher metrics: %w", err)
 		}

@@ -176,6 +176,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return err
 		}
 		defer e.Close()
+		services = append(services, service{"geoip-reload", e.WatchGeo})
 		if err := runStage("enricher", e.StreamConfig(cfg.InstanceID), e.NewTask); err != nil {
 			return err
 		}
