@@ -40,9 +40,10 @@ func TestRegisterFlags(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{
 		"-enricher.geoip-path=/db/city.mmdb", "-enricher.asn-path=/db/asn.mmdb",
 		"-enricher.session-timeout=45m", "-enricher.future-bound=1h", "-enricher.ua-cache-size=99",
+		"-enricher.geoip-layout=flat", "-enricher.geoip-reload-interval=1m",
 	}))
-	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", ASNPath: "/db/asn.mmdb", SessionTimeout: 45 * time.Minute,
-		FutureBound: time.Hour, UACacheSize: 99, DedupWindow: 24 * time.Hour}, c)
+	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", GeoIPLayout: "flat", ASNPath: "/db/asn.mmdb", GeoIPReloadInterval: time.Minute,
+		SessionTimeout: 45 * time.Minute, FutureBound: time.Hour, UACacheSize: 99, DedupWindow: 24 * time.Hour}, c)
 }
 
 func TestGeoIPLayoutAndReloadOptions(t *testing.T) {
