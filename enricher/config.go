@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/sillage/sillage/enricher/bots"
 )
 
 // Config configures the enricher.
@@ -36,6 +38,12 @@ type Config struct {
 	// DedupWindow is how long (by receipt time) an event's (source,
 	// messageId) is remembered to drop retried copies.
 	DedupWindow time.Duration `yaml:"dedup_window"`
+	// Bots configures bot detection: flagged events are kept (Bot,
+	// BotReason) and counted, never dropped.
+	Bots bots.Config `yaml:"bots"`
+	// BotSessions puts events flagged as bots in sessions too; by default
+	// they get none (and the segmenter ignores them).
+	BotSessions bool `yaml:"bot_sessions"`
 }
 
 // DefaultConfig returns the defaults.
@@ -46,6 +54,7 @@ func DefaultConfig() Config {
 		FutureBound:         10 * time.Minute,
 		UACacheSize:         20_000,
 		DedupWindow:         24 * time.Hour,
+		Bots:                bots.DefaultConfig(),
 	}
 }
 
@@ -59,6 +68,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FutureBound, "enricher.future-bound", c.FutureBound, "events whose corrected time is further than this past their receipt are clamped to it")
 	fs.IntVar(&c.UACacheSize, "enricher.ua-cache-size", c.UACacheSize, "distinct user agents whose parse is cached")
 	fs.DurationVar(&c.DedupWindow, "enricher.dedup-window", c.DedupWindow, "how long (source, messageId) pairs are remembered to drop retried copies")
+	c.Bots.RegisterFlags(fs, "enricher.bots-")
+	fs.BoolVar(&c.BotSessions, "enricher.bot-sessions", c.BotSessions, "put events flagged as bots in sessions too (default: no session)")
 }
 
 // Validate reports every problem with the config, each naming its field.
@@ -84,6 +95,9 @@ func (c Config) Validate() error {
 	}
 	if c.GeoIPReloadInterval < 0 {
 		errs = append(errs, fmt.Errorf("enricher.geoip_reload_interval: %s, want zero (off) or more", c.GeoIPReloadInterval))
+	}
+	if err := c.Bots.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("enricher.%w", err))
 	}
 	if c.ASNPath != "" && c.ASNPath == c.GeoIPPath {
 		errs = append(errs, errors.New("enricher.asn_path: same file as geoip_path; an ASN database is a separate file"))

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sillage/sillage/enricher/bots"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -41,9 +43,12 @@ func TestRegisterFlags(t *testing.T) {
 		"-enricher.geoip-path=/db/city.mmdb", "-enricher.asn-path=/db/asn.mmdb",
 		"-enricher.session-timeout=45m", "-enricher.future-bound=1h", "-enricher.ua-cache-size=99",
 		"-enricher.geoip-layout=flat", "-enricher.geoip-reload-interval=1m",
+		"-enricher.bots-cache-size=7", "-enricher.bot-sessions",
 	}))
+	wantBots := bots.DefaultConfig()
+	wantBots.CacheSize = 7
 	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", GeoIPLayout: "flat", ASNPath: "/db/asn.mmdb", GeoIPReloadInterval: time.Minute,
-		SessionTimeout: 45 * time.Minute, FutureBound: time.Hour, UACacheSize: 99, DedupWindow: 24 * time.Hour}, c)
+		SessionTimeout: 45 * time.Minute, FutureBound: time.Hour, UACacheSize: 99, DedupWindow: 24 * time.Hour, Bots: wantBots, BotSessions: true}, c)
 }
 
 func TestGeoIPLayoutAndReloadOptions(t *testing.T) {

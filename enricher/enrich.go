@@ -1,6 +1,7 @@
 package enricher
 
 import (
+	"github.com/sillage/sillage/enricher/bots"
 	"github.com/sillage/sillage/enricher/identity"
 	"github.com/sillage/sillage/schemas"
 )
@@ -43,12 +44,18 @@ func (t *task) enrich(raw *schemas.RawEvent, recordTime int64, ev *schemas.Enric
 	}
 
 	ev.UA = e.ua.Parse(raw.UserAgent)
+	if ev.Bot, ev.BotReason = e.bots.Check(raw.UserAgent, raw.ClientHints); ev.Bot {
+		e.m.bots.WithLabelValues(bots.Kind(ev.BotReason)).Inc()
+	}
 
 	if n := t.ids.Observe(raw); n > 0 {
 		e.m.linksWritten.Add(float64(n))
 	}
 	ev.ProfileID = t.ids.ProfileID(raw)
 
+	if ev.Bot && !e.cfg.BotSessions {
+		return nil // flagged bots get no session
+	}
 	a, err := t.sessions.Assign(identity.VisitorID(raw), raw.EventID, ev.EventTime)
 	if err != nil {
 		e.m.stateCorrupt.Inc()

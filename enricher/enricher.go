@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sillage/sillage/enricher/bots"
 	"github.com/sillage/sillage/enricher/dedup"
 	"github.com/sillage/sillage/enricher/geo"
 	"github.com/sillage/sillage/enricher/identity"
@@ -54,6 +55,7 @@ type Enricher struct {
 	clock  func() time.Time
 	geo    *geo.Locator
 	ua     *ua.Parser
+	bots   *bots.Detector
 	m      *metrics
 }
 
@@ -92,6 +94,9 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 		e.log.Info("GeoIP databases open", "city", city, "asn", asn)
 	}
 	if e.ua, err = ua.New(cfg.UACacheSize); err != nil {
+		return nil, errors.Join(fmt.Errorf("enricher: %w", err), e.geo.Close())
+	}
+	if e.bots, err = bots.New(cfg.Bots); err != nil {
 		return nil, errors.Join(fmt.Errorf("enricher: %w", err), e.geo.Close())
 	}
 	return e, nil

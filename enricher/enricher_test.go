@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sillage/sillage/enricher/bots"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sillage/sillage/enricher/internal/shareddata"
@@ -101,5 +103,5 @@ func TestTickRecordsBatchDuration(t *testing.T) {
 func TestConfigFromYAML(t *testing.T) {
 	c := DefaultConfig()
 	require.NoError(t, yaml.Unmarshal([]byte("geoip_path: /db/city.mmdb\nsession_timeout: 20m\nfuture_bound: 1h\nua_cache_size: 5\n"), &c))
-	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", SessionTimeout: 20 * time.Minute, FutureBound: time.Hour, UACacheSize: 5, DedupWindow: 24 * time.Hour, GeoIPReloadInterval: 5 * time.Second}, c)
+	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", SessionTimeout: 20 * time.Minute, FutureBound: time.Hour, UACacheSize: 5, DedupWindow: 24 * time.Hour, GeoIPReloadInterval: 5 * time.Second, Bots: bots.DefaultConfig()}, c)
 }

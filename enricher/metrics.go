@@ -19,6 +19,7 @@ type metrics struct {
 	duplicates      prometheus.Counter
 	batchSeconds    prometheus.Histogram
 	geoReloads      *prometheus.CounterVec
+	bots            *prometheus.CounterVec
 	geoBuilt        *prometheus.GaugeVec
 }
 
@@ -58,7 +59,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "sillage_enricher_geo_database_build_timestamp_seconds",
 		Help: "Build time of the GeoIP database in use after the last reload, by database.",
 	}, []string{"database"})
-	for _, c := range []prometheus.Collector{m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
+	m.bots = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sillage_enricher_bots_total",
+		Help: "Events flagged as bots (kept, with bot_reason), by kind of signal: crawler-list, headless, http-client, empty-user-agent, client-hint.",
+	}, []string{"kind"})
+	for _, c := range []prometheus.Collector{m.bots, m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
 		m.sessionsStarted, m.lateEvents, m.linksWritten, m.stateCorrupt, m.duplicates, m.batchSeconds,
 		m.geoReloads, m.geoBuilt} {
 		if err := reg.Register(c); err != nil {

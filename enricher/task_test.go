@@ -244,3 +244,29 @@ func TestRetriedEventsAreDroppedAndConflictsRouted(t *testing.T) {
 	p2 := p.restart(t, changelogs)
 	require.Empty(t, p2.feed(t, retry.Key(), v), "still a duplicate after restore")
 }
+
+func TestBotsAreFlaggedKeptAndKeptOutOfSessions(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	p := h.newPartition(t, nil)
+
+	raw := baseEvent("m-bot", "anon-bot", fixedNow)
+	raw.UserAgent = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+	_, ev := p.enriched(t, raw)
+	require.True(t, ev.Bot)
+	require.Equal(t, "crawler-list", ev.BotReason[:len("crawler-list")], ev.BotReason)
+	require.Empty(t, ev.SessionID, "a flagged bot gets no session by default")
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_bots_total", "kind", "crawler-list"))
+	require.Equal(t, 0.0, h.metric(t, "sillage_enricher_sessions_started_total"))
+
+	_, human := p.enriched(t, baseEvent("m-human", "anon-1", fixedNow))
+	require.False(t, human.Bot)
+	require.Empty(t, human.BotReason)
+	require.NotEmpty(t, human.SessionID)
+
+	cfg := DefaultConfig()
+	cfg.BotSessions = true
+	h2 := newHarness(t, cfg)
+	_, ev = h2.newPartition(t, nil).enriched(t, raw)
+	require.True(t, ev.Bot)
+	require.NotEmpty(t, ev.SessionID, "enricher.bot-sessions gives bots sessions")
+}
