@@ -4,9 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sillage/sillage/enricher/bots"
+	"github.com/sillage/sillage/enricher/referrer"
 )
 
 // Config configures the enricher.
@@ -44,6 +46,10 @@ type Config struct {
 	// BotSessions puts events flagged as bots in sessions too; by default
 	// they get none (and the segmenter ignores them).
 	BotSessions bool `yaml:"bot_sessions"`
+	// Referrer configures referrer classification: InternalDomains are the
+	// site's own domains, whose referrers are "internal" (the page's own
+	// host always is).
+	Referrer referrer.Config `yaml:"referrer"`
 }
 
 // DefaultConfig returns the defaults.
@@ -70,6 +76,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DedupWindow, "enricher.dedup-window", c.DedupWindow, "how long (source, messageId) pairs are remembered to drop retried copies")
 	c.Bots.RegisterFlags(fs, "enricher.bots-")
 	fs.BoolVar(&c.BotSessions, "enricher.bot-sessions", c.BotSessions, "put events flagged as bots in sessions too (default: no session)")
+	fs.Func("enricher.internal-domains", "comma-separated domains of the site whose referrers count as internal (with their subdomains)", func(v string) error {
+		c.Referrer.InternalDomains = nil
+		for _, d := range strings.Split(v, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				c.Referrer.InternalDomains = append(c.Referrer.InternalDomains, d)
+			}
+		}
+		return nil
+	})
 }
 
 // Validate reports every problem with the config, each naming its field.
@@ -98,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Bots.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("enricher.%w", err))
+	}
+	if err := c.Referrer.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("enricher.referrer.%w", err))
 	}
 	if c.ASNPath != "" && c.ASNPath == c.GeoIPPath {
 		errs = append(errs, errors.New("enricher.asn_path: same file as geoip_path; an ASN database is a separate file"))

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sillage/sillage/enricher/bots"
+	"github.com/sillage/sillage/enricher/referrer"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -43,12 +44,13 @@ func TestRegisterFlags(t *testing.T) {
 		"-enricher.geoip-path=/db/city.mmdb", "-enricher.asn-path=/db/asn.mmdb",
 		"-enricher.session-timeout=45m", "-enricher.future-bound=1h", "-enricher.ua-cache-size=99",
 		"-enricher.geoip-layout=flat", "-enricher.geoip-reload-interval=1m",
-		"-enricher.bots-cache-size=7", "-enricher.bot-sessions",
+		"-enricher.bots-cache-size=7", "-enricher.bot-sessions", "-enricher.internal-domains=a.example, b.example",
 	}))
 	wantBots := bots.DefaultConfig()
 	wantBots.CacheSize = 7
 	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", GeoIPLayout: "flat", ASNPath: "/db/asn.mmdb", GeoIPReloadInterval: time.Minute,
-		SessionTimeout: 45 * time.Minute, FutureBound: time.Hour, UACacheSize: 99, DedupWindow: 24 * time.Hour, Bots: wantBots, BotSessions: true}, c)
+		SessionTimeout: 45 * time.Minute, FutureBound: time.Hour, UACacheSize: 99, DedupWindow: 24 * time.Hour, Bots: wantBots, BotSessions: true,
+		Referrer: referrer.Config{InternalDomains: []string{"a.example", "b.example"}}}, c)
 }
 
 func TestGeoIPLayoutAndReloadOptions(t *testing.T) {

@@ -3,6 +3,7 @@ package enricher
 import (
 	"github.com/sillage/sillage/enricher/bots"
 	"github.com/sillage/sillage/enricher/identity"
+	"github.com/sillage/sillage/enricher/referrer"
 	"github.com/sillage/sillage/schemas"
 )
 
@@ -10,9 +11,8 @@ var eventTypes = map[string]bool{"track": true, "page": true, "screen": true, "i
 
 // enrich turns raw into ev in three phases: checks, stateless enrichments
 // (time, consent, geo, user agent), then the partition's state (identity,
-// session), so that a rejected event leaves no trace in the state. New
-// enrichments (issue 4: dedup, bots, referrer, campaign) are added as steps
-// here, each a function or type of its own.
+// session), so that a rejected event leaves no trace in the state. Each
+// enrichment is a function or type of its own.
 func (t *task) enrich(raw *schemas.RawEvent, recordTime int64, ev *schemas.EnrichedEvent) *rejection {
 	if r := check(raw, recordTime); r != nil {
 		return r
@@ -47,6 +47,13 @@ func (t *task) enrich(raw *schemas.RawEvent, recordTime int64, ev *schemas.Enric
 	if ev.Bot, ev.BotReason = e.bots.Check(raw.UserAgent, raw.ClientHints); ev.Bot {
 		e.m.bots.WithLabelValues(bots.Kind(ev.BotReason)).Inc()
 	}
+
+	var ctxCampaign *schemas.Campaign
+	if c, ok := referrer.ContextCampaign(raw.ContextJSON); ok {
+		ctxCampaign = &c
+	}
+	e.ref.Classify(raw.PageURL, raw.PageReferrer, ctxCampaign, &ev.Referrer, &ev.Campaign)
+	e.m.referrers.WithLabelValues(ev.Referrer.Medium).Inc()
 
 	if n := t.ids.Observe(raw); n > 0 {
 		e.m.linksWritten.Add(float64(n))

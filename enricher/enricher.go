@@ -13,6 +13,7 @@ import (
 	"github.com/sillage/sillage/enricher/dedup"
 	"github.com/sillage/sillage/enricher/geo"
 	"github.com/sillage/sillage/enricher/identity"
+	"github.com/sillage/sillage/enricher/referrer"
 	"github.com/sillage/sillage/enricher/session"
 	"github.com/sillage/sillage/enricher/ua"
 	"github.com/sillage/sillage/internal/kafka"
@@ -56,6 +57,7 @@ type Enricher struct {
 	geo    *geo.Locator
 	ua     *ua.Parser
 	bots   *bots.Detector
+	ref    *referrer.Classifier
 	m      *metrics
 }
 
@@ -98,6 +100,9 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 	}
 	if e.bots, err = bots.New(cfg.Bots); err != nil {
 		return nil, errors.Join(fmt.Errorf("enricher: %w", err), e.geo.Close())
+	}
+	if e.ref, err = referrer.New(cfg.Referrer); err != nil {
+		return nil, errors.Join(fmt.Errorf("enricher.referrer: %w", err), e.geo.Close())
 	}
 	return e, nil
 }

@@ -20,6 +20,7 @@ type metrics struct {
 	batchSeconds    prometheus.Histogram
 	geoReloads      *prometheus.CounterVec
 	bots            *prometheus.CounterVec
+	referrers       *prometheus.CounterVec
 	geoBuilt        *prometheus.GaugeVec
 }
 
@@ -63,7 +64,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "sillage_enricher_bots_total",
 		Help: "Events flagged as bots (kept, with bot_reason), by kind of signal: crawler-list, headless, http-client, empty-user-agent, client-hint.",
 	}, []string{"kind"})
-	for _, c := range []prometheus.Collector{m.bots, m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
+	m.referrers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sillage_enricher_referrers_total",
+		Help: "Enriched events by referrer medium: direct, internal, search, social, ai, email, paid, unknown.",
+	}, []string{"medium"})
+	for _, c := range []prometheus.Collector{m.bots, m.referrers, m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
 		m.sessionsStarted, m.lateEvents, m.linksWritten, m.stateCorrupt, m.duplicates, m.batchSeconds,
 		m.geoReloads, m.geoBuilt} {
 		if err := reg.Register(c); err != nil {

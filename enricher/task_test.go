@@ -270,3 +270,44 @@ func TestBotsAreFlaggedKeptAndKeptOutOfSessions(t *testing.T) {
 	require.True(t, ev.Bot)
 	require.NotEmpty(t, ev.SessionID, "enricher.bot-sessions gives bots sessions")
 }
+
+func TestReferrerAndCampaignThroughTheTask(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Referrer.InternalDomains = []string{"shop-group.example"}
+	h := newHarness(t, cfg)
+	p := h.newPartition(t, nil)
+
+	raw := baseEvent("m-search", "anon-1", fixedNow)
+	raw.PageReferrer = "https://www.google.de/search?q=laufschuhe+damen"
+	_, ev := p.enriched(t, raw)
+	require.Equal(t, schemas.Referrer{Medium: "search", Source: "Google", Term: "laufschuhe damen", Host: "www.google.de"}, ev.Referrer)
+	require.Equal(t, schemas.Campaign{}, ev.Campaign)
+
+	raw = baseEvent("m-ad", "anon-1", fixedNow)
+	raw.PageURL = "https://shop.example/?utm_source=google&utm_medium=cpc&utm_campaign=winter%20sale&gclid=Cj0KCQ"
+	raw.PageReferrer = "https://www.google.com/"
+	_, ev = p.enriched(t, raw)
+	require.Equal(t, "paid", ev.Referrer.Medium)
+	require.Equal(t, "Google", ev.Referrer.Source)
+	require.Equal(t, schemas.Campaign{Source: "google", Medium: "cpc", Name: "winter sale", ClickID: "gclid:Cj0KCQ"}, ev.Campaign)
+
+	// The SDK's context.campaign wins over the URL's utm_* values.
+	raw = baseEvent("m-ctx", "anon-1", fixedNow)
+	raw.PageURL = "https://shop.example/?utm_source=newsletter&utm_medium=email"
+	raw.ContextJSON = `{"campaign":{"name":"may","source":"crm"}}`
+	_, ev = p.enriched(t, raw)
+	require.Equal(t, "email", ev.Referrer.Medium)
+	require.Equal(t, schemas.Campaign{Source: "crm", Medium: "email", Name: "may"}, ev.Campaign)
+
+	raw = baseEvent("m-int", "anon-1", fixedNow)
+	raw.PageReferrer = "https://blog.shop-group.example/post"
+	_, ev = p.enriched(t, raw)
+	require.Equal(t, "internal", ev.Referrer.Medium)
+
+	_, ev = p.enriched(t, baseEvent("m-direct", "anon-1", fixedNow))
+	require.Equal(t, schemas.Referrer{Medium: "direct"}, ev.Referrer)
+
+	for medium, n := range map[string]float64{"search": 1, "paid": 1, "email": 1, "internal": 1, "direct": 1} {
+		require.Equal(t, n, h.metric(t, "sillage_enricher_referrers_total", "medium", medium), medium)
+	}
+}
