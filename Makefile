@@ -4,6 +4,7 @@
 #                     then real Apache Kafka (scripts/kafka.sh) for the integration
 #                     and end-to-end tests; Kafka is always stopped afterwards
 #   make test-unit    unit tests only (no Kafka needed)
+#   make test-accuracy  accuracy on the whole of the real data (uap-core)
 #   make test-integration   real-Kafka tests only (starts and stops Kafka)
 #   make test-race    unit tests with the race detector (slow on 2 cores)
 #   make build | bench | lint | kafka-start | kafka-stop | clean
@@ -30,10 +31,10 @@ GOTESTFLAGS ?=
 KAFKA_PORT ?= 19092
 export KAFKA_PORT
 
-.PHONY: test test-sdk test-browser test-deps test-deps-apt test-unit test-integration test-e2e test-race test-tag test-deps-tag \
+.PHONY: test test-accuracy test-sdk test-browser test-deps test-deps-apt test-unit test-integration test-e2e test-race test-tag test-deps-tag \
 	build bench lint vet fmt-check shellcheck kafka-install kafka-start kafka-stop clean
 
-test: test-deps lint test-unit test-tag test-browser test-sdk test-integration
+test: test-deps lint test-unit test-accuracy test-tag test-browser test-sdk test-integration
 
 # ---- dependencies of the tests ------------------------------------------------
 # Everything a fresh machine needs beyond Go, Java 17 and Maven is installed here.
@@ -83,6 +84,11 @@ test-unit:
 		echo "go test -race $(RACE_PKGS)"; \
 		$(GO) test -count=1 -race -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) $(RACE_PKGS); \
 	fi
+
+# Accuracy suites on the whole of the real data (the unit run checks samples):
+# all 31,327 uap-core cases.
+test-accuracy:
+	$(GO) test -count=1 -run TestUAPCoreFixtures ./enricher/ua -ua.full
 
 test-race:
 	$(GO) test -count=1 -race -timeout 40m $(GOTESTFLAGS) $(UNIT_PKGS)
