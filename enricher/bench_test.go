@@ -44,12 +44,16 @@ func realAgents(tb testing.TB, n int) []string {
 // benchEvents builds n encoded raw events: 2,000 visitors browsing in event
 // time order, one in twenty events an identify, 30% without analytics
 // consent, IPs in and out of the test database, a few hundred distinct
-// agents (skewed towards the first ones) plus a share of never-seen agents.
+// agents (skewed towards the first ones) plus a share of never-seen agents,
+// referrers of every medium and one in ten page URLs with a campaign.
 func benchEvents(tb testing.TB, serde *schemas.Serde, n int, unseen float64) [][]byte {
 	tb.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	agents := realAgents(tb, 80)
 	ips := []string{"81.2.69.160", "2.125.160.216", "89.160.20.128", "2a02:d3c0::1", "216.160.83.56", "67.43.156.1", "203.0.113.7", "10.0.0.1"}
+	referrers := []string{"", "", "https://shop.example/cart", "https://www.google.com/search?q=running+shoes",
+		"https://www.google.fr/", "https://l.facebook.com/l.php?u=x", "https://chatgpt.com/", "https://news.example.org/article/12"}
+	campaigns := []string{"?utm_source=newsletter&utm_medium=email&utm_campaign=may", "?gclid=Cj0KCQiA", "?utm_source=facebook&utm_medium=social&fbclid=IwAR1"}
 	clock := fixedNow.Add(-24 * time.Hour).UnixMilli()
 	out := make([][]byte, n)
 	for i := range out {
@@ -69,6 +73,10 @@ func benchEvents(tb testing.TB, serde *schemas.Serde, n int, unseen float64) [][
 			a = fmt.Sprintf("%s Unseen/%d.%d", a, i, rng.IntN(1000))
 		}
 		raw.UserAgent = a
+		raw.PageReferrer = referrers[rng.IntN(len(referrers))]
+		if rng.IntN(10) == 0 {
+			raw.PageURL += campaigns[rng.IntN(len(campaigns))]
+		}
 		b, err := serde.Encode(schemas.KindRaw, &raw, nil)
 		require.NoError(tb, err)
 		out[i] = b

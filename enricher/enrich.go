@@ -55,9 +55,11 @@ func (t *task) enrich(raw *schemas.RawEvent, recordTime int64, ev *schemas.Enric
 	e.ref.Classify(raw.PageURL, raw.PageReferrer, ctxCampaign, &ev.Referrer, &ev.Campaign)
 	e.m.referrers.WithLabelValues(ev.Referrer.Medium).Inc()
 
-	if n := t.ids.Observe(raw); n > 0 {
+	n, merges := t.ids.Observe(raw)
+	if n > 0 {
 		e.m.linksWritten.Add(float64(n))
 	}
+	t.merges = merges
 	ev.ProfileID = t.ids.ProfileID(raw)
 
 	if ev.Bot && !e.cfg.BotSessions {

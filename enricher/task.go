@@ -21,6 +21,8 @@ type task struct {
 	ids      *identity.Resolver
 	sessions *session.Tracker
 	dedup    *dedup.Filter
+	// merges are the profile merges of the event being processed.
+	merges []identity.Merge
 	busy     time.Duration // processing time since the last Tick
 }
 

@@ -68,12 +68,67 @@ func TestResolve(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := NewResolver(stream.NewTestStore("identities"))
 			for i, s := range tt.steps {
-				require.Equal(t, s.links, r.Observe(&s.ev), "links written at step %d", i)
+				n, _ := r.Observe(&s.ev)
+				require.Equal(t, s.links, n, "links written at step %d", i)
 				require.Equal(t, s.profile, r.ProfileID(&s.ev), "profile at step %d", i)
 				require.Equal(t, s.visitor, VisitorID(&s.ev), "visitor at step %d", i)
 			}
 		})
 	}
+}
+
+func TestMerges(t *testing.T) {
+	type step struct {
+		ev   schemas.RawEvent
+		want []Merge
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"login merges the anonymous profile once", []step{
+			{schemas.RawEvent{Type: "page", AnonymousID: "a1"}, nil},
+			{schemas.RawEvent{Type: "identify", AnonymousID: "a1", UserID: "u1"}, []Merge{{From: "a1", Into: "u1", Visitor: "a1"}}},
+			{schemas.RawEvent{Type: "track", AnonymousID: "a1", UserID: "u1"}, nil},
+			{schemas.RawEvent{Type: "identify", AnonymousID: "a1", UserID: "u1"}, nil},
+		}},
+		{"a shared device moving to another user merges nothing", []step{
+			{schemas.RawEvent{Type: "identify", AnonymousID: "a1", UserID: "u1"}, []Merge{{From: "a1", Into: "u1", Visitor: "a1"}}},
+			{schemas.RawEvent{Type: "identify", AnonymousID: "a1", UserID: "u2"}, nil},
+		}},
+		{"alias of an old user id merges it", []step{
+			{schemas.RawEvent{Type: "alias", AnonymousID: "a1", PreviousID: "old-id", UserID: "u1"},
+				[]Merge{{From: "a1", Into: "u1", Visitor: "a1"}, {From: "old-id", Into: "u1", Visitor: "old-id"}}},
+		}},
+		{"alias of an anonymous id already linked merges its user", []step{
+			{schemas.RawEvent{Type: "identify", AnonymousID: "a2", UserID: "u1"}, []Merge{{From: "a2", Into: "u1", Visitor: "a2"}}},
+			{schemas.RawEvent{Type: "alias", UserID: "u9", PreviousID: "a2"}, []Merge{{From: "u1", Into: "u9", Visitor: "a2"}}},
+		}},
+		{"alias whose previous id is the anonymous id merges once", []step{
+			{schemas.RawEvent{Type: "alias", AnonymousID: "a1", PreviousID: "a1", UserID: "u1"}, []Merge{{From: "a1", Into: "u1", Visitor: "a1"}}},
+		}},
+		{"placeholders never merge", []step{
+			{schemas.RawEvent{Type: "identify", AnonymousID: "null", UserID: "u1"}, nil},
+			{schemas.RawEvent{Type: "identify", AnonymousID: "a1", UserID: "0"}, nil},
+			{schemas.RawEvent{Type: "alias", UserID: "u1", PreviousID: "undefined"}, nil},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewResolver(stream.NewTestStore("identities"))
+			for i, s := range tt.steps {
+				_, got := r.Observe(&s.ev)
+				require.Equal(t, s.want, got, "merges at step %d", i)
+			}
+		})
+	}
+}
+
+func TestObserveWithoutLinkDoesNotAllocate(t *testing.T) {
+	r := NewResolver(stream.NewTestStore("identities"))
+	ev := &schemas.RawEvent{Type: "track", AnonymousID: "a1", UserID: "u1"}
+	r.Observe(ev)
+	require.Zero(t, testing.AllocsPerRun(100, func() { r.Observe(ev) }))
 }
 
 func TestLinksSurviveRestore(t *testing.T) {
