@@ -23,7 +23,7 @@ type task struct {
 	dedup    *dedup.Filter
 	// merges are the profile merges of the event being processed.
 	merges []identity.Merge
-	busy     time.Duration // processing time since the last Tick
+	busy   time.Duration // processing time since the last Tick
 }
 
 // Process enriches one raw record. Bad input goes to the failed topic; an
