@@ -4,6 +4,7 @@ import (
 	"github.com/sillage/sillage/enricher/bots"
 	"github.com/sillage/sillage/enricher/identity"
 	"github.com/sillage/sillage/enricher/referrer"
+	"github.com/sillage/sillage/enricher/ua"
 	"github.com/sillage/sillage/schemas"
 )
 
@@ -44,6 +45,9 @@ func (t *task) enrich(raw *schemas.RawEvent, recordTime int64, ev *schemas.Enric
 	}
 
 	ev.UA = e.ua.Parse(raw.UserAgent)
+	if len(raw.ClientHints) > 0 && ua.ApplyHints(&ev.UA, raw.ClientHints) {
+		e.m.clientHints.Inc()
+	}
 	if ev.Bot, ev.BotReason = e.bots.Check(raw.UserAgent, raw.ClientHints); ev.Bot {
 		e.m.bots.WithLabelValues(bots.Kind(ev.BotReason)).Inc()
 	}

@@ -21,6 +21,7 @@ type metrics struct {
 	geoReloads      *prometheus.CounterVec
 	bots            *prometheus.CounterVec
 	referrers       *prometheus.CounterVec
+	clientHints     prometheus.Counter
 	geoBuilt        *prometheus.GaugeVec
 }
 
@@ -68,7 +69,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "sillage_enricher_referrers_total",
 		Help: "Enriched events by referrer medium: direct, internal, search, social, ai, email, paid, unknown.",
 	}, []string{"medium"})
-	for _, c := range []prometheus.Collector{m.bots, m.referrers, m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
+	m.clientHints = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sillage_enricher_client_hints_applied_total",
+		Help: "Events whose user agent was refined by User-Agent Client Hints headers (real Windows 11, Android model, full browser version…).",
+	})
+	for _, c := range []prometheus.Collector{m.bots, m.referrers, m.clientHints, m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
 		m.sessionsStarted, m.lateEvents, m.linksWritten, m.stateCorrupt, m.duplicates, m.batchSeconds,
 		m.geoReloads, m.geoBuilt} {
 		if err := reg.Register(c); err != nil {

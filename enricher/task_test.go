@@ -311,3 +311,23 @@ func TestReferrerAndCampaignThroughTheTask(t *testing.T) {
 		require.Equal(t, n, h.metric(t, "sillage_enricher_referrers_total", "medium", medium), medium)
 	}
 }
+
+func TestClientHintsRefineTheUserAgent(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	p := h.newPartition(t, nil)
+	raw := baseEvent("m-hints", "anon-1", fixedNow)
+	raw.ClientHints = map[string]string{
+		"sec-ch-ua-full-version-list": `"Not_A Brand";v="8.0.0.0", "Chromium";v="120.0.6099.130", "Google Chrome";v="120.0.6099.130"`,
+		"sec-ch-ua-platform":          `"Windows"`,
+		"sec-ch-ua-platform-version":  `"15.0.0"`,
+	}
+	_, ev := p.enriched(t, raw)
+	require.Equal(t, "Chrome", ev.UA.Browser)
+	require.Equal(t, "120.0.6099", ev.UA.BrowserVersion)
+	require.Equal(t, "11", ev.UA.OSVersion, "Windows 11 behind the reduced Windows NT 10.0")
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_client_hints_applied_total"))
+
+	// The cached parse of the same string is not changed by the hints.
+	_, ev = p.enriched(t, baseEvent("m-plain", "anon-2", fixedNow))
+	require.Equal(t, "10", ev.UA.OSVersion)
+}
