@@ -45,7 +45,11 @@ func (t *task) enrich(raw *schemas.RawEvent, recordTime int64, ev *schemas.Enric
 	}
 
 	ev.UA = e.ua.Parse(raw.UserAgent)
-	if len(raw.ClientHints) > 0 && ua.ApplyHints(&ev.UA, raw.ClientHints) {
+	hints := raw.ClientHints // the browser's own headers win over the SDK's copy
+	if len(hints) == 0 {
+		hints = ua.HintsFromContext(raw.ContextJSON)
+	}
+	if len(hints) > 0 && ua.ApplyHints(&ev.UA, hints) {
 		e.m.clientHints.Inc()
 	}
 	if ev.Bot, ev.BotReason = e.bots.Check(raw.UserAgent, raw.ClientHints); ev.Bot {

@@ -330,4 +330,10 @@ func TestClientHintsRefineTheUserAgent(t *testing.T) {
 	// The cached parse of the same string is not changed by the hints.
 	_, ev = p.enriched(t, baseEvent("m-plain", "anon-2", fixedNow))
 	require.Equal(t, "10", ev.UA.OSVersion)
+
+	// analytics.js's context.userAgentData when there are no headers.
+	raw = baseEvent("m-sdk", "anon-3", fixedNow)
+	raw.ContextJSON = `{"userAgentData":{"platform":"Windows","platformVersion":"14.0.0"}}`
+	_, ev = p.enriched(t, raw)
+	require.Equal(t, "11", ev.UA.OSVersion)
 }

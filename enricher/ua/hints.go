@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/sillage/sillage/schemas"
 )
 
@@ -280,4 +282,50 @@ func applyModel(a *schemas.UserAgent, hints map[string]string) bool {
 		return true
 	}
 	return false
+}
+
+// HintsFromContext reads the client hints that Segment's analytics.js puts
+// in context.userAgentData (navigator.userAgentData: brands, platform,
+// mobile, and with its highEntropyValuesClientHints option fullVersionList,
+// platformVersion, model) into the header form ApplyHints reads. It returns
+// nil when the context has none; it costs a JSON parse only when the text
+// contains "userAgentData".
+func HintsFromContext(contextJSON string) map[string]string {
+	if !strings.Contains(contextJSON, `"userAgentData"`) {
+		return nil
+	}
+	v, err := fastjson.Parse(contextJSON)
+	if err != nil {
+		return nil
+	}
+	d := v.Get("userAgentData")
+	if d == nil || d.Type() != fastjson.TypeObject {
+		return nil
+	}
+	hints := map[string]string{}
+	brandList := func(key string) string {
+		var parts []string
+		for _, b := range d.Get(key).GetArray() {
+			name, ver := string(b.GetStringBytes("brand")), string(b.GetStringBytes("version"))
+			if name != "" {
+				parts = append(parts, strconv.Quote(name)+";v="+strconv.Quote(ver))
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	if l := brandList("brands"); l != "" {
+		hints[HintBrands] = l
+	}
+	if l := brandList("fullVersionList"); l != "" {
+		hints[HintFullVersionList] = l
+	}
+	for key, header := range map[string]string{"platform": HintPlatform, "platformVersion": HintPlatformVersion, "model": HintModel} {
+		if s := d.GetStringBytes(key); len(s) > 0 {
+			hints[header] = strconv.Quote(string(s))
+		}
+	}
+	if len(hints) == 0 {
+		return nil
+	}
+	return hints
 }

@@ -84,3 +84,23 @@ func FuzzApplyHints(f *testing.F) {
 			HintPlatformVersion: version, HintModel: model})
 	})
 }
+
+func TestHintsFromContext(t *testing.T) {
+	ctx := `{"library":{"name":"analytics.js"},"userAgentData":{"brands":[{"brand":"Chromium","version":"120"},{"brand":"Google Chrome","version":"120"}],` +
+		`"mobile":true,"platform":"Android","fullVersionList":[{"brand":"Google Chrome","version":"120.0.6099.144"}],"platformVersion":"14.0.0","model":"Pixel \"8\""}}`
+	h := HintsFromContext(ctx)
+	require.Equal(t, map[string]string{
+		HintBrands:          `"Chromium";v="120", "Google Chrome";v="120"`,
+		HintFullVersionList: `"Google Chrome";v="120.0.6099.144"`,
+		HintPlatform:        `"Android"`,
+		HintPlatformVersion: `"14.0.0"`,
+		HintModel:           `"Pixel \"8\""`,
+	}, h)
+	a := testParser(t).Parse(reducedAndroid)
+	require.True(t, ApplyHints(&a, h))
+	require.Equal(t, schemas.UserAgent{Browser: "Chrome Mobile", BrowserVersion: "120.0.6099", OS: "Android", OSVersion: "14", Device: `Pixel "8"`, DeviceModel: `Pixel "8"`}, a)
+
+	for _, c := range []string{"", `{}`, `{"userAgentData":null}`, `{"userAgentData":{}}`, `{"userAgentData":"x"}`, `{"userAgentData":`} {
+		require.Nil(t, HintsFromContext(c), c)
+	}
+}
