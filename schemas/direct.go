@@ -182,6 +182,41 @@ func (r *reader) readFailed(f *FailedEvent) error {
 	return nil
 }
 
+func appendCorrection(b []byte, c *Correction) ([]byte, error) {
+	if c.Kind != ProfilesMerged && c.Kind != SessionsMerged {
+		return nil, fmt.Errorf("correction: kind %s is neither %s nor %s", c.Kind, ProfilesMerged, SessionsMerged)
+	}
+	b = appendString(b, c.ID)
+	b = appendLong(b, int64(c.Kind-ProfilesMerged)) // the enum index
+	for _, s := range [...]string{c.ProfileID, c.From, c.Into, c.VisitorID} {
+		b = appendString(b, s)
+	}
+	b = appendLong(b, int64(c.FromIndex))
+	b = appendLong(b, int64(c.IntoIndex))
+	b = appendString(b, c.CauseEventID)
+	b = appendString(b, c.Source)
+	b = appendLong(b, c.EventTime)
+	return appendLong(b, c.CorrectedAt), nil
+}
+
+func (r *reader) readCorrection(c *Correction) error {
+	*c = Correction{ID: r.str()}
+	switch idx := r.long(); {
+	case r.err != nil:
+	case idx == 0:
+		c.Kind = ProfilesMerged
+	case idx == 1:
+		c.Kind = SessionsMerged
+	default:
+		r.fail(fmt.Errorf("kind enum index %d out of range", idx))
+	}
+	c.ProfileID, c.From, c.Into, c.VisitorID = r.str(), r.str(), r.str(), r.str()
+	c.FromIndex, c.IntoIndex = r.int(), r.int()
+	c.CauseEventID, c.Source = r.str(), r.word()
+	c.EventTime, c.CorrectedAt = r.long(), r.long()
+	return nil
+}
+
 // rawSize is an upper bound of appendRaw's output for all but absurdly many
 // client hints, so that encoding into a nil buffer allocates once.
 func rawSize(e *RawEvent) int {

@@ -42,6 +42,10 @@ func FuzzDirectRoundTrip(f *testing.F) {
 		crossCheck(t, KindFailed, &FailedEvent{
 			ID: s1, Stage: s2, Detail: s1, SourcePartition: i1, SourceOffset: n2, Payload: payload, FailedAt: n1,
 		})
+		crossCheck(t, KindCorrection, &Correction{
+			ID: s2, Kind: []CorrectionKind{ProfilesMerged, SessionsMerged}[flags>>7], ProfileID: s1, From: s2, Into: s1,
+			VisitorID: hk, FromIndex: i1, IntoIndex: -i1, CauseEventID: hv, Source: s2, EventTime: n2, CorrectedAt: n1,
+		})
 	})
 }
 

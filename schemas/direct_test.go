@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -23,6 +24,8 @@ func TestDirectCodecMatchesGoavro(t *testing.T) {
 				fixed = append(fixed, &MembershipTransition{Transition: Exited})
 			case KindFailed:
 				fixed = append(fixed, &FailedEvent{}, &FailedEvent{Payload: []byte{}})
+			case KindCorrection:
+				fixed = append(fixed, &Correction{Kind: ProfilesMerged}, &Correction{Kind: SessionsMerged, FromIndex: -1, IntoIndex: math.MaxInt32})
 			}
 			for i, v := range fixed {
 				t.Run(fmt.Sprint("fixed", i), func(t *testing.T) { crossCheck(t, kind, v) })
@@ -110,6 +113,9 @@ func TestDirectCodecRejectsCorruptInput(t *testing.T) {
 		"enum index 2":               {KindMembership, membershipEnum(2), "out of range"},
 		"enum index -1":              {KindMembership, membershipEnum(-1), "out of range"},
 		"int out of range":           {KindFailed, failedPartition(1 << 31), "int out of range"},
+		"correction enum index 2":    {KindCorrection, correctionEnum(2), "kind enum index 2 out of range"},
+		"correction enum index -1":   {KindCorrection, correctionEnum(-1), "kind enum index -1 out of range"},
+		"correction index past int":  {KindCorrection, correctionFromIndex(-1<<31 - 1), "int out of range"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -160,6 +166,24 @@ func appendMembershipOK(t *MembershipTransition) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// correctionEnum is a correction body whose kind has enum index idx.
+func correctionEnum(idx int64) []byte {
+	b, err := appendCorrection(nil, &Correction{ID: "i", Kind: ProfilesMerged})
+	if err != nil {
+		panic(err)
+	}
+	return append(appendLong(b[:2:2], idx), b[3:]...) // the id "i", then the enum index
+}
+
+// correctionFromIndex is a correction body whose from_index is p.
+func correctionFromIndex(p int64) []byte {
+	b, err := appendCorrection(nil, &Correction{Kind: SessionsMerged})
+	if err != nil {
+		panic(err)
+	}
+	return append(appendLong(b[:6:6], p), b[7:]...) // id, kind, then four empty strings
 }
 
 func failedPartition(p int64) []byte {

@@ -1,6 +1,7 @@
 // Package schemas owns the Avro contracts between Sillage's stages: the raw
-// event, the enriched event, the segment membership transition and the failed
-// event. It holds every version of each schema (avro/*.vN.avsc), their Go
+// event, the enriched event, the segment membership transition, the failed
+// event and the correction (two profiles or two sessions the enricher
+// merged). It holds every version of each schema (avro/*.vN.avsc), their Go
 // types with conversions to and from goavro's native form, and the Confluent
 // wire format (magic byte, 4-byte schema id, Avro binary).
 //

@@ -104,6 +104,15 @@ func genFailed(r *rand.Rand) FailedEvent {
 	}
 }
 
+func genCorrection(r *rand.Rand) Correction {
+	s := func() string { return pick(r, strPool) }
+	return Correction{
+		ID: s(), Kind: pick(r, []CorrectionKind{ProfilesMerged, SessionsMerged}), ProfileID: s(), From: s(), Into: s(),
+		VisitorID: s(), FromIndex: pick(r, int32Pool), IntoIndex: pick(r, int32Pool), CauseEventID: s(), Source: s(),
+		EventTime: pick(r, longPool), CorrectedAt: pick(r, longPool),
+	}
+}
+
 func genValue(r *rand.Rand, kind Kind) Nativer {
 	switch kind {
 	case KindRaw:
@@ -115,9 +124,14 @@ func genValue(r *rand.Rand, kind Kind) Nativer {
 	case KindMembership:
 		v := genMembership(r)
 		return &v
+	case KindCorrection:
+		v := genCorrection(r)
+		return &v
+	case KindFailed:
+		v := genFailed(r)
+		return &v
 	}
-	v := genFailed(r)
-	return &v
+	panic("genValue: no generator for " + string(kind))
 }
 
 // directEncode is the direct codec's Avro body of v.
@@ -145,9 +159,14 @@ func directDecode(kind Kind, b []byte) (Nativer, error) {
 	case KindMembership:
 		e := new(MembershipTransition)
 		v, err = e, r.readMembership(e)
-	default:
+	case KindCorrection:
+		e := new(Correction)
+		v, err = e, r.readCorrection(e)
+	case KindFailed:
 		e := new(FailedEvent)
 		v, err = e, r.readFailed(e)
+	default:
+		return nil, fmt.Errorf("directDecode: no reader for %s", kind)
 	}
 	if aerr := r.end(); aerr != nil {
 		return nil, aerr
@@ -174,8 +193,12 @@ func goavroDecode(kind Kind, b []byte) (Nativer, error) {
 		v = new(EnrichedEvent)
 	case KindMembership:
 		v = new(MembershipTransition)
-	default:
+	case KindCorrection:
+		v = new(Correction)
+	case KindFailed:
 		v = new(FailedEvent)
+	default:
+		return nil, fmt.Errorf("goavroDecode: no Go type for %s", kind)
 	}
 	return v.(Nativer), v.FromNative(m)
 }

@@ -335,6 +335,52 @@ func (f *FailedEvent) FromNative(m map[string]any) error {
 	return nil
 }
 
+// Native returns goavro's native form of the correction. A Kind that is
+// not one of the enum's makes goavro refuse to encode it.
+func (c *Correction) Native() map[string]any {
+	return map[string]any{
+		"id":             c.ID,
+		"kind":           c.Kind.String(),
+		"profile_id":     c.ProfileID,
+		"from":           c.From,
+		"into":           c.Into,
+		"visitor_id":     c.VisitorID,
+		"from_index":     c.FromIndex,
+		"into_index":     c.IntoIndex,
+		"cause_event_id": c.CauseEventID,
+		"source":         c.Source,
+		"event_time":     c.EventTime,
+		"corrected_at":   c.CorrectedAt,
+	}
+}
+
+// FromNative fills the correction from goavro's native form. A kind symbol
+// this version does not know (written by a newer schema) is an error, the
+// rest of the value filled.
+func (c *Correction) FromNative(m map[string]any) error {
+	if m == nil {
+		return fmt.Errorf("correction: not a record")
+	}
+	*c = Correction{
+		ID:           getString(m, "id"),
+		Kind:         correctionKindOf(getString(m, "kind")),
+		ProfileID:    getString(m, "profile_id"),
+		From:         getString(m, "from"),
+		Into:         getString(m, "into"),
+		VisitorID:    getString(m, "visitor_id"),
+		FromIndex:    int32(getInt64(m, "from_index")),
+		IntoIndex:    int32(getInt64(m, "into_index")),
+		CauseEventID: getString(m, "cause_event_id"),
+		Source:       getString(m, "source"),
+		EventTime:    getMillis(m, "event_time"),
+		CorrectedAt:  getMillis(m, "corrected_at"),
+	}
+	if c.Kind == 0 {
+		return fmt.Errorf("correction: unknown kind %q", getString(m, "kind"))
+	}
+	return nil
+}
+
 func getString(m map[string]any, k string) string {
 	s, _ := m[k].(string)
 	return s

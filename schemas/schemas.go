@@ -21,10 +21,11 @@ const (
 	KindEnriched   Kind = "enriched_event"
 	KindMembership Kind = "membership"
 	KindFailed     Kind = "failed_event"
+	KindCorrection Kind = "correction"
 )
 
 // Kinds lists every contract.
-var Kinds = []Kind{KindRaw, KindEnriched, KindMembership, KindFailed}
+var Kinds = []Kind{KindRaw, KindEnriched, KindMembership, KindFailed, KindCorrection}
 
 // Version is one version of one contract, its schema fully resolved (named
 // types of other contracts inlined) so that it stands alone in a registry.
@@ -48,6 +49,7 @@ var manifest = []struct {
 	{KindEnriched, 1},
 	{KindMembership, 1},
 	{KindFailed, 1},
+	{KindCorrection, 1},
 }
 
 var (

@@ -19,6 +19,7 @@ var testTopics = map[Kind]string{
 	KindEnriched:   "sillage.events.enriched",
 	KindMembership: "sillage.segments.membership",
 	KindFailed:     "sillage.events.failed",
+	KindCorrection: "sillage.events.corrections",
 }
 
 func sampleRaw() RawEvent {
@@ -54,6 +55,11 @@ func samples() map[Kind]Nativer {
 			ID: "f-1", Stage: "enricher", Reason: "undecodable", Detail: "bad magic byte", SourceTopic: "sillage.events.raw",
 			SourcePartition: 2, SourceOffset: 42, Payload: []byte{1, 2, 3}, FailedAt: 1569888001000,
 		},
+		KindCorrection: &Correction{
+			ID: CorrectionID("SESSIONS_MERGED", "s-1", "s-2", "msg-1"), Kind: SessionsMerged, ProfileID: "user-1",
+			From: "s-1", Into: "s-2", VisitorID: "anon-1", FromIndex: 4, IntoIndex: 3, CauseEventID: "msg-1", Source: "demo",
+			EventTime: 1569888000623, CorrectedAt: 1569888001100,
+		},
 	}
 }
 
@@ -73,6 +79,10 @@ func decodeInto(t *testing.T, s *Serde, kind Kind, b []byte) Nativer {
 		v, err = s.DecodeMembership(ctx, b)
 	case KindFailed:
 		v, err = s.DecodeFailed(ctx, b)
+	case KindCorrection:
+		v, err = s.DecodeCorrection(ctx, b)
+	default:
+		t.Fatalf("no decoder for %s", kind)
 	}
 	require.NoError(t, err)
 	return v

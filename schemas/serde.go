@@ -201,6 +201,24 @@ func (s *Serde) DecodeFailed(ctx context.Context, data []byte) (*FailedEvent, er
 	return f, f.FromNative(m)
 }
 
+// DecodeCorrection decodes a correction.
+func (s *Serde) DecodeCorrection(ctx context.Context, data []byte) (*Correction, error) {
+	if r, ok := s.directReader(data, KindCorrection); ok {
+		c := new(Correction)
+		cerr := r.readCorrection(c)
+		if err := r.finish(); err != nil {
+			return nil, err
+		}
+		return c, cerr
+	}
+	m, err := s.DecodeNative(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	c := new(Correction)
+	return c, c.FromNative(m)
+}
+
 func (s *Serde) codec(ctx context.Context, id int) (*goavro.Codec, error) {
 	s.mu.RLock()
 	c, ok := s.byID[id]

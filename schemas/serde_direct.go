@@ -25,6 +25,9 @@ func (s *Serde) encodeDirect(kind Kind, id int, v Nativer, buf []byte) (out []by
 	case *FailedEvent:
 		size += 120 + len(x.ID) + len(x.Stage) + len(x.Reason) + len(x.Detail) + len(x.EventID) + len(x.Source) +
 			len(x.SourceTopic) + len(x.Payload)
+	case *Correction:
+		size += 100 + len(x.ID) + len(x.ProfileID) + len(x.From) + len(x.Into) + len(x.VisitorID) +
+			len(x.CauseEventID) + len(x.Source)
 	}
 	buf = binary.BigEndian.AppendUint32(append(slices.Grow(buf, size), 0), uint32(id))
 	switch x := v.(type) {
@@ -34,6 +37,11 @@ func (s *Serde) encodeDirect(kind Kind, id int, v Nativer, buf []byte) (out []by
 		return appendEnriched(buf, x), true, nil
 	case *MembershipTransition:
 		if out, err = appendMembership(buf, x); err != nil {
+			return nil, true, fmt.Errorf("encoding %s: %w", kind, err)
+		}
+		return out, true, nil
+	case *Correction:
+		if out, err = appendCorrection(buf, x); err != nil {
 			return nil, true, fmt.Errorf("encoding %s: %w", kind, err)
 		}
 		return out, true, nil
@@ -52,6 +60,8 @@ func kindOf(v Nativer) Kind {
 		return KindMembership
 	case *FailedEvent:
 		return KindFailed
+	case *Correction:
+		return KindCorrection
 	}
 	return ""
 }

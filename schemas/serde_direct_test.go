@@ -32,8 +32,12 @@ func serdeDecode(s *Serde, kind Kind, b []byte) (Nativer, error) {
 		return s.DecodeEnriched(ctx, b)
 	case KindMembership:
 		return s.DecodeMembership(ctx, b)
+	case KindCorrection:
+		return s.DecodeCorrection(ctx, b)
+	case KindFailed:
+		return s.DecodeFailed(ctx, b)
 	}
-	return s.DecodeFailed(ctx, b)
+	return nil, fmt.Errorf("serdeDecode: no decoder for %s", kind)
 }
 
 func TestSerdeDirectPathMatchesGoavroPath(t *testing.T) {
@@ -148,7 +152,7 @@ func TestSerdeDirectEncodeAllocations(t *testing.T) {
 	for _, c := range []struct {
 		kind Kind
 		v    Nativer
-	}{{KindRaw, &raw}, {KindEnriched, &enriched}, {KindFailed, samples()[KindFailed]}} {
+	}{{KindRaw, &raw}, {KindEnriched, &enriched}, {KindFailed, samples()[KindFailed]}, {KindCorrection, samples()[KindCorrection]}} {
 		require.Zero(t, testing.AllocsPerRun(50, func() { _, _ = direct.Encode(c.kind, c.v, buf[:0]) }), "%s into a buffer with room", c.kind)
 		require.Equal(t, 1.0, testing.AllocsPerRun(50, func() { _, _ = direct.Encode(c.kind, c.v, nil) }), "%s into nil: one allocation", c.kind)
 	}

@@ -1,5 +1,12 @@
 package schemas
 
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"strconv"
+)
+
 // Consent is the normalised consent vector carried by every event. The zero
 // value (with Necessary set by NecessaryOnly) is the fail-closed default:
 // necessary processing only.
@@ -178,4 +185,77 @@ type FailedEvent struct {
 	SourceOffset    int64
 	Payload         []byte
 	FailedAt        int64
+}
+
+// CorrectionKind says what a correction merged. The zero value is no kind:
+// encoding a correction without one fails.
+type CorrectionKind uint8
+
+// The correction kinds, in the order of the Avro enum's symbols.
+const (
+	// ProfilesMerged: two profiles are one person (identity stitching: an
+	// anonymous visitor logged in, or an alias). From and Into are profile ids.
+	ProfilesMerged CorrectionKind = iota + 1
+	// SessionsMerged: a late event closed the gap between two sessions of a
+	// visitor. From and Into are session ids, FromIndex and IntoIndex their
+	// indexes.
+	SessionsMerged
+)
+
+// String returns the Avro enum symbol ("PROFILES_MERGED", "SESSIONS_MERGED"),
+// or "CorrectionKind(n)" for a value that is not a kind.
+func (k CorrectionKind) String() string {
+	switch k {
+	case ProfilesMerged:
+		return "PROFILES_MERGED"
+	case SessionsMerged:
+		return "SESSIONS_MERGED"
+	}
+	return "CorrectionKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// correctionKindOf is the kind of an Avro enum symbol, 0 when unknown.
+func correctionKindOf(symbol string) CorrectionKind {
+	switch symbol {
+	case "PROFILES_MERGED":
+		return ProfilesMerged
+	case "SESSIONS_MERGED":
+		return SessionsMerged
+	}
+	return 0
+}
+
+// Correction is a correction of the enricher's state that downstream stages
+// apply: two profiles merged, or two sessions merged. Its Kafka key is
+// ProfileID, the surviving profile. Times are Unix milliseconds.
+type Correction struct {
+	ID           string // CorrectionID(Kind.String(), From, Into, CauseEventID)
+	Kind         CorrectionKind
+	ProfileID    string // the surviving profile
+	From         string // the absorbed id: a profile id, or a session id
+	Into         string // the surviving id: a profile id, or a session id
+	VisitorID    string // the visitor (anonymous id) concerned
+	FromIndex    int32  // index of the absorbed session; 0 for profiles
+	IntoIndex    int32  // index of the surviving session; 0 for profiles
+	CauseEventID string // the event that caused it
+	Source       string // the source (write key's source name) of that event
+	EventTime    int64  // event time of the cause
+	CorrectedAt  int64  // wall-clock time of the correction
+}
+
+// CorrectionID is the deterministic id of a correction: 32 hex digits (128
+// bits) of the SHA-256 of kind (CorrectionKind.String()), from, into and
+// cause, each prefixed by its length so that no two different tuples hash
+// the same bytes. Replaying the same cause gives the same id, so consumers
+// can drop duplicates by id.
+func CorrectionID(kind, from, into, cause string) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range [...]string{kind, from, into, cause} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }

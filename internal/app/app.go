@@ -71,12 +71,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	// Topics and schemas.
-	kindTopics := map[schemas.Kind]string{
-		schemas.KindRaw:        topics.Raw,
-		schemas.KindEnriched:   topics.Enriched,
-		schemas.KindMembership: topics.Membership,
-		schemas.KindFailed:     topics.Failed,
-	}
+	kindTopics := schemaTopics(topics)
 	var registry schemas.Registry
 	embeddedReg := schemas.NewEmbeddedRegistry(kindTopics)
 	if cfg.SchemaRegistryURL != "" {
@@ -247,6 +242,20 @@ Sillage is running on its embedded broker (roles: %[8]s).
 
 `, host(collectorAddr), host(adminAddr), cfg.Embedded.BrokerAddr, cfg.Kafka.Topics().Membership,
 		cfg.DataDir, DemoWriteKey, DemoAdminToken, cfg.Target)
+}
+
+// schemaTopics maps every contract to the topic that carries it: the Serde
+// registers each contract's latest schema under "<topic>-value", and the
+// embedded registry serves every version there, so that consumers such as
+// kcat -s value=avro decode every topic.
+func schemaTopics(t kafka.Topics) map[schemas.Kind]string {
+	return map[schemas.Kind]string{
+		schemas.KindRaw:        t.Raw,
+		schemas.KindEnriched:   t.Enriched,
+		schemas.KindMembership: t.Membership,
+		schemas.KindFailed:     t.Failed,
+		schemas.KindCorrection: t.Corrections,
+	}
 }
 
 // retryTopics calls ensure every few seconds until it succeeds, then waits

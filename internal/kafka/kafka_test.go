@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"flag"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -21,6 +23,7 @@ func TestFlagsAndValidate(t *testing.T) {
 	require.Equal(t, int16(3), c.ReplicationFactor)
 	require.NoError(t, c.Validate())
 	require.Equal(t, "sillage.staging.segments.membership", c.Topics().Membership)
+	require.Equal(t, "sillage.staging.events.corrections", c.Topics().Corrections)
 	require.Equal(t, "sillage.staging.enricher.sessions.changelog", c.Changelog("enricher", "sessions"))
 
 	bad := Config{Brokers: []string{"nohost"}, Partitions: 0, TopicPrefix: "other."}
@@ -28,6 +31,28 @@ func TestFlagsAndValidate(t *testing.T) {
 	require.ErrorContains(t, err, `"nohost" has no port`)
 	require.ErrorContains(t, err, "kafka.partitions: 0")
 	require.ErrorContains(t, err, "kafka.topic_prefix")
+}
+
+// TestSpecsCoverEveryTopic guards against a topic added to Topics but not
+// created: every field of Topics is named, under the prefix, in Specs().
+func TestSpecsCoverEveryTopic(t *testing.T) {
+	c := DefaultConfig()
+	c.TopicPrefix = "sillage.test."
+	specs := map[string]TopicSpec{}
+	for _, s := range c.Specs() {
+		specs[s.Name] = s
+	}
+	tv := reflect.ValueOf(c.Topics())
+	require.Len(t, specs, tv.NumField(), "one spec per topic, no duplicates")
+	for i := 0; i < tv.NumField(); i++ {
+		name := tv.Field(i).String()
+		field := tv.Type().Field(i).Name
+		require.True(t, strings.HasPrefix(name, c.TopicPrefix), "%s: %q", field, name)
+		s, ok := specs[name]
+		require.True(t, ok, "topic %s (%s) is missing from Specs()", field, name)
+		require.Equal(t, c.Partitions, s.Partitions, name)
+		require.False(t, s.Compacted, "event topics are not compacted: %s", name)
+	}
 }
 
 func TestEnsureTopics(t *testing.T) {

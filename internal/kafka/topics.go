@@ -17,16 +17,20 @@ type Topics struct {
 	Enriched   string
 	Failed     string
 	Membership string
+	// Corrections carries the enricher's state corrections (profiles or
+	// sessions merged), keyed by the surviving profile id.
+	Corrections string
 }
 
 // Topics returns the topic names for the configured prefix.
 func (c Config) Topics() Topics {
 	p := c.TopicPrefix
 	return Topics{
-		Raw:        p + "events.raw",
-		Enriched:   p + "events.enriched",
-		Failed:     p + "events.failed",
-		Membership: p + "segments.membership",
+		Raw:         p + "events.raw",
+		Enriched:    p + "events.enriched",
+		Failed:      p + "events.failed",
+		Membership:  p + "segments.membership",
+		Corrections: p + "events.corrections",
 	}
 }
 
@@ -50,6 +54,7 @@ func (c Config) Specs() []TopicSpec {
 		{Name: t.Enriched, Partitions: c.Partitions},
 		{Name: t.Failed, Partitions: c.Partitions},
 		{Name: t.Membership, Partitions: c.Partitions},
+		{Name: t.Corrections, Partitions: c.Partitions},
 	}
 }
 

@@ -17,6 +17,25 @@ import (
 	"github.com/sillage/sillage/internal/kafka"
 )
 
+// Group and transaction timeouts. While the group rebalances, the client
+// holds back offset commits until its join and sync are done, and a join
+// lasts until every member has rejoined: up to the session timeout when a
+// member died (its SIGKILL is only noticed then), up to the rebalance
+// timeout for a live but slow one. A transaction whose offsets wait there
+// must not time out meanwhile: the coordinator would abort it and bump the
+// producer epoch, the offset commit would fail with INVALID_PRODUCER_EPOCH
+// and the surviving instance would stop too. So the transaction timeout
+// exceeds the rebalance timeout (which is at least the session timeout) by
+// a margin for the batch's own produce and commit. The cost: after a crash,
+// the dead instance's open transaction holds back read_committed readers
+// of the topics it wrote to until its replacement fences it or the
+// transaction timeout passes.
+const (
+	sessionTimeout     = 45 * time.Second
+	rebalanceTimeout   = 60 * time.Second
+	transactionTimeout = rebalanceTimeout + 30*time.Second
+)
+
 // Runner consumes the input topics of one stage in a consumer group and
 // drives its tasks. Create it with New and call Run once.
 type Runner struct {
@@ -92,6 +111,8 @@ func (r *Runner) clientOpts() []kgo.Opt {
 	}
 	opts := append(r.kcfg.ProducerOpts(r.cfg.Name),
 		kgo.ConsumerGroup(r.group()),
+		kgo.SessionTimeout(sessionTimeout),
+		kgo.RebalanceTimeout(rebalanceTimeout),
 		kgo.ConsumeTopics(r.cfg.Topics...),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -109,7 +130,7 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		}
 		opts = append(opts,
 			kgo.TransactionalID(r.group()+"-"+id),
-			kgo.TransactionTimeout(30*time.Second),
+			kgo.TransactionTimeout(transactionTimeout),
 		)
 	} else {
 		opts = append(opts, kgo.DisableAutoCommit())
