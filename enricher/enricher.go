@@ -70,8 +70,13 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 	if deps.Serde == nil {
 		return nil, errors.New("enricher: Deps.Serde is required")
 	}
-	if deps.Topics.Raw == "" || deps.Topics.Enriched == "" || deps.Topics.Failed == "" {
-		return nil, errors.New("enricher: Deps.Topics needs the raw, enriched and failed topic names")
+	if deps.Topics.Raw == "" || deps.Topics.Enriched == "" || deps.Topics.Failed == "" || deps.Topics.Corrections == "" {
+		return nil, errors.New("enricher: Deps.Topics needs the raw, enriched, failed and corrections topic names")
+	}
+	for _, k := range []schemas.Kind{schemas.KindEnriched, schemas.KindFailed, schemas.KindCorrection} {
+		if deps.Serde.SchemaID(k) == 0 {
+			return nil, fmt.Errorf("enricher: Deps.Serde does not write the %s contract", k)
+		}
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()

@@ -27,9 +27,10 @@ var testTopics = kafka.DefaultConfig().Topics()
 func testSerde(tb testing.TB) *schemas.Serde {
 	tb.Helper()
 	kinds := map[schemas.Kind]string{
-		schemas.KindRaw:      testTopics.Raw,
-		schemas.KindEnriched: testTopics.Enriched,
-		schemas.KindFailed:   testTopics.Failed,
+		schemas.KindRaw:        testTopics.Raw,
+		schemas.KindEnriched:   testTopics.Enriched,
+		schemas.KindFailed:     testTopics.Failed,
+		schemas.KindCorrection: testTopics.Corrections,
 	}
 	s, err := schemas.NewSerde(context.Background(), schemas.NewEmbeddedRegistry(kinds), kinds)
 	require.NoError(tb, err)
@@ -88,6 +89,8 @@ type partition struct {
 	offset   int64
 	out      *stream.Output
 	consumed int // records of out already returned by drain
+	// corrections are the correction records the last send produced.
+	corrections []*kgo.Record
 }
 
 func (h *harness) newPartition(tb testing.TB, stores map[string]*stream.Store) *partition {
@@ -102,6 +105,19 @@ func (h *harness) newPartition(tb testing.TB, stores map[string]*stream.Store) *
 	task, err := h.e.NewTask(context.Background(), stream.TopicPartition{Topic: testTopics.Raw, Partition: 3}, stores)
 	require.NoError(tb, err)
 	return &partition{h: h, task: task, stores: stores, out: &stream.Output{}}
+}
+
+// lastCorrections decodes the corrections emitted for the last event sent.
+func (p *partition) lastCorrections(tb testing.TB) []*schemas.Correction {
+	tb.Helper()
+	var out []*schemas.Correction
+	for _, r := range p.corrections {
+		c, err := p.h.serde.DecodeCorrection(context.Background(), r.Value)
+		require.NoError(tb, err)
+		require.Equal(tb, c.ProfileID, string(r.Key), "keyed by the surviving profile")
+		out = append(out, c)
+	}
+	return out
 }
 
 // feed processes one record value at the next offset and returns the records produced for it.
@@ -121,7 +137,11 @@ func (p *partition) send(tb testing.TB, raw schemas.RawEvent) *kgo.Record {
 	v, err := p.h.serde.Encode(schemas.KindRaw, &raw, nil)
 	require.NoError(tb, err)
 	recs := p.feed(tb, raw.Key(), v)
-	require.Len(tb, recs, 1, "one output record per input record")
+	require.NotEmpty(tb, recs, "an output record per input record")
+	for _, r := range recs[1:] {
+		require.Equal(tb, testTopics.Corrections, r.Topic, "only corrections follow the event's own record")
+	}
+	p.corrections = recs[1:]
 	return recs[0]
 }
 

@@ -22,6 +22,7 @@ type metrics struct {
 	bots            *prometheus.CounterVec
 	referrers       *prometheus.CounterVec
 	clientHints     prometheus.Counter
+	corrections     *prometheus.CounterVec
 	geoBuilt        *prometheus.GaugeVec
 }
 
@@ -73,7 +74,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "sillage_enricher_client_hints_applied_total",
 		Help: "Events whose user agent was refined by User-Agent Client Hints headers (real Windows 11, Android model, full browser version…).",
 	})
-	for _, c := range []prometheus.Collector{m.bots, m.referrers, m.clientHints, m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
+	m.corrections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sillage_enricher_corrections_total",
+		Help: "Corrections emitted on the corrections topic, by kind: PROFILES_MERGED (a visitor logged in, an alias), SESSIONS_MERGED (a late event closed a gap).",
+	}, []string{"kind"})
+	for _, c := range []prometheus.Collector{m.bots, m.referrers, m.clientHints, m.corrections, m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
 		m.sessionsStarted, m.lateEvents, m.linksWritten, m.stateCorrupt, m.duplicates, m.batchSeconds,
 		m.geoReloads, m.geoBuilt} {
 		if err := reg.Register(c); err != nil {

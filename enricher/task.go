@@ -3,6 +3,7 @@ package enricher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -74,6 +75,34 @@ func (t *task) Process(ctx context.Context, rec *kgo.Record, out *stream.Output)
 	}
 	out.Produce(&kgo.Record{Topic: t.e.topics.Enriched, Key: []byte(ev.ProfileID), Value: value})
 	t.e.m.out.Inc()
+	for _, m := range t.merges {
+		if err := t.correct(out, &ev, schemas.ProfilesMerged, m.From, m.Into, m.Visitor, 0, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// correct emits a correction caused by ev on the corrections topic, keyed by
+// the surviving profile. Its id is deterministic, so a batch redone after an
+// aborted transaction emits the same record.
+func (t *task) correct(out *stream.Output, ev *schemas.EnrichedEvent, kind schemas.CorrectionKind, from, into, visitor string, fromIndex, intoIndex int32) error {
+	profile := ev.ProfileID
+	if kind == schemas.ProfilesMerged {
+		profile = into
+	}
+	c := schemas.Correction{
+		ID:   schemas.CorrectionID(kind.String(), from, into, ev.Raw.EventID),
+		Kind: kind, ProfileID: profile, From: from, Into: into, VisitorID: visitor,
+		FromIndex: fromIndex, IntoIndex: intoIndex,
+		CauseEventID: ev.Raw.EventID, Source: ev.Raw.Source, EventTime: ev.EventTime, CorrectedAt: ev.EnrichedAt,
+	}
+	value, err := t.e.serde.Encode(schemas.KindCorrection, &c, nil)
+	if err != nil {
+		return fmt.Errorf("encoding %s correction: %w", kind, err)
+	}
+	out.Produce(&kgo.Record{Topic: t.e.topics.Corrections, Key: []byte(profile), Value: value})
+	t.e.m.corrections.WithLabelValues(kind.String()).Inc()
 	return nil
 }
 

@@ -91,11 +91,21 @@ func TestIdentityStitchingThroughTheTask(t *testing.T) {
 
 	identify := baseEvent("m-2", "anon-1", fixedNow.Add(time.Minute))
 	identify.Type, identify.UserID = "identify", "user-42"
-	rec, _ = p.enriched(t, identify)
+	rec, ev0 := p.enriched(t, identify)
 	require.Equal(t, "user-42", string(rec.Key))
+	require.Equal(t, []*schemas.Correction{{
+		ID:   schemas.CorrectionID("PROFILES_MERGED", "anon-1", "user-42", "m-2"),
+		Kind: schemas.ProfilesMerged, ProfileID: "user-42", From: "anon-1", Into: "user-42", VisitorID: "anon-1",
+		CauseEventID: "m-2", Source: "web", EventTime: ev0.EventTime, CorrectedAt: fixedNow.UnixMilli(),
+	}}, p.lastCorrections(t), "the login merges the anonymous profile, whose history was keyed anon-1")
 
 	rec, ev := p.enriched(t, baseEvent("m-3", "anon-1", fixedNow.Add(2*time.Minute)))
 	require.Equal(t, "user-42", string(rec.Key), "later anonymous events go to the stitched profile")
+	require.Empty(t, p.lastCorrections(t))
+	again := identify
+	again.EventID = "m-2b"
+	p.enriched(t, again)
+	require.Empty(t, p.lastCorrections(t), "one merge per link")
 	require.Equal(t, int32(1), ev.SessionIndex, "logging in does not split the session")
 
 	placeholder := baseEvent("m-4", "null", fixedNow)
@@ -105,6 +115,7 @@ func TestIdentityStitchingThroughTheTask(t *testing.T) {
 	rec, _ = p.enriched(t, baseEvent("m-5", "anon-9", fixedNow))
 	require.Equal(t, "anon-9", string(rec.Key))
 	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_identity_links_total"), "placeholder ids are never linked")
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_corrections_total", "kind", "PROFILES_MERGED"))
 }
 
 func TestSessionsThroughTheTaskSurviveRestart(t *testing.T) {
