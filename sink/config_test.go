@@ -90,7 +90,7 @@ func TestNewAndStreamConfig(t *testing.T) {
 	s, err := New(cfg, Deps{Serde: serde, Topics: kafka.DefaultConfig().Topics()})
 	require.NoError(t, err)
 	require.Equal(t, stream.Config{Name: "sink", Transactional: false,
-		Topics: []string{"sillage.events.enriched", "sillage.segments.membership", "sillage.events.failed"}}, s.StreamConfig())
+		Topics: []string{"sillage.events.enriched", "sillage.segments.membership", "sillage.events.failed", "sillage.events.corrections"}}, s.StreamConfig())
 	require.True(t, s.Ready())
 	_, err = s.TaskFactory()(context.Background(), stream.TopicPartition{Topic: "sillage.events.raw"}, nil)
 	require.ErrorContains(t, err, "no table for topic sillage.events.raw")

@@ -44,6 +44,14 @@ func (t *task) add(ctx context.Context, rec *kgo.Record) error {
 		if bad = b; bad == nil {
 			addRow(t.cur, s.codec, partitionOf(TableSegments, m.EventTime), segmentRow(m), rec.Offset)
 		}
+	case TableCorrections:
+		c, b, err := decode(ctx, t, rec, s.serde.DecodeCorrection)
+		if err != nil {
+			return err
+		}
+		if bad = b; bad == nil {
+			addRow(t.cur, s.codec, partitionOf(TableCorrections, c.EventTime), correctionRow(c), rec.Offset)
+		}
 	case TableFailed:
 		f, b, err := decode(ctx, t, rec, s.serde.DecodeFailed)
 		if err != nil {

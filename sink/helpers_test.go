@@ -27,6 +27,7 @@ func kindTopics(t kafka.Topics) map[schemas.Kind]string {
 		schemas.KindEnriched:   t.Enriched,
 		schemas.KindMembership: t.Membership,
 		schemas.KindFailed:     t.Failed,
+		schemas.KindCorrection: t.Corrections,
 	}
 }
 

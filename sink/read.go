@@ -81,6 +81,11 @@ func ReadSegments(ctx context.Context, root string) ([]SegmentRow, error) {
 	return readRoot[SegmentRow](ctx, root, TableSegments)
 }
 
+// ReadCorrections reads every row of the corrections table under root.
+func ReadCorrections(ctx context.Context, root string) ([]CorrectionRow, error) {
+	return readRoot[CorrectionRow](ctx, root, TableCorrections)
+}
+
 // ReadFailed reads the failed table of the lake at root.
 func ReadFailed(ctx context.Context, root string) ([]FailedRow, error) {
 	return readRoot[FailedRow](ctx, root, TableFailed)

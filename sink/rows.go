@@ -11,10 +11,14 @@ const (
 	TableEvents   = "events"
 	TableSegments = "segments"
 	TableFailed   = "failed"
+	// TableCorrections holds the enricher's corrections: profiles merged
+	// (join it to events on profile_id = from_id to attribute a visitor's
+	// anonymous history to the user they became) and sessions merged.
+	TableCorrections = "corrections"
 )
 
 // Tables lists every table.
-var Tables = []string{TableEvents, TableSegments, TableFailed}
+var Tables = []string{TableEvents, TableSegments, TableFailed, TableCorrections}
 
 // EventRow is one row of the events table: an enriched event, flattened
 // the way Segment's warehouse schemas name things. Empty strings and zero
@@ -115,6 +119,30 @@ type SegmentRow struct {
 	ConsentPersonalisation bool   `parquet:"consent_personalisation"`
 	ConsentMarketing       bool   `parquet:"consent_marketing"`
 	ConsentAdvertising     bool   `parquet:"consent_advertising"`
+}
+
+// CorrectionRow is one row of the corrections table.
+type CorrectionRow struct {
+	ID           string `parquet:"id"`
+	Kind         string `parquet:"kind,dict"`
+	ProfileID    string `parquet:"profile_id"`
+	FromID       string `parquet:"from_id"`
+	IntoID       string `parquet:"into_id"`
+	VisitorID    string `parquet:"visitor_id,optional"`
+	FromIndex    int32  `parquet:"from_index"`
+	IntoIndex    int32  `parquet:"into_index"`
+	CauseEventID string `parquet:"cause_event_id,optional"`
+	Source       string `parquet:"source,optional,dict"`
+	EventTime    int64  `parquet:"event_time,timestamp(millisecond:utc),delta"`
+	CorrectedAt  int64  `parquet:"corrected_at,timestamp(millisecond:utc),delta"`
+}
+
+func correctionRow(c *schemas.Correction) CorrectionRow {
+	return CorrectionRow{
+		ID: c.ID, Kind: c.Kind.String(), ProfileID: c.ProfileID, FromID: c.From, IntoID: c.Into, VisitorID: c.VisitorID,
+		FromIndex: c.FromIndex, IntoIndex: c.IntoIndex, CauseEventID: c.CauseEventID, Source: c.Source,
+		EventTime: c.EventTime, CorrectedAt: c.CorrectedAt,
+	}
 }
 
 // FailedRow is one row of the failed table: an input some stage (the sink

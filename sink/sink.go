@@ -95,6 +95,9 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 			deps.Topics.Failed:     TableFailed,
 		},
 	}
+	if deps.Topics.Corrections != "" {
+		s.tables[deps.Topics.Corrections] = TableCorrections
+	}
 	s.log.Info("sink lake opened", "root", store.String(), "max_rows", cfg.MaxRows, "max_age", cfg.MaxAge, "compression", cfg.Compression)
 	return s, nil
 }
@@ -103,7 +106,7 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 // "sink", the three input topics, Durable (not transactional) commits.
 func (s *Sink) StreamConfig() stream.Config {
 	topics := make([]string, 0, len(s.tables))
-	for _, t := range []string{TableEvents, TableSegments, TableFailed} {
+	for _, t := range Tables {
 		for topic, table := range s.tables {
 			if table == t {
 				topics = append(topics, topic)

@@ -173,6 +173,23 @@ func TestSegmentsAndFailedTopics(t *testing.T) {
 		Payload: []byte{1, 2, 3}, FailedAt: fe.FailedAt}}, failed)
 }
 
+func TestCorrectionsTable(t *testing.T) {
+	e := newEnv(t, nil)
+	at := time.Date(2024, 3, 2, 10, 15, 0, 0, time.UTC)
+	ct := e.task(testTopics.Corrections, 5)
+	c := &schemas.Correction{ID: schemas.CorrectionID("PROFILES_MERGED", "anon-1", "user-1", "m-9"), Kind: schemas.ProfilesMerged,
+		ProfileID: "user-1", From: "anon-1", Into: "user-1", VisitorID: "anon-1", CauseEventID: "m-9", Source: "web",
+		EventTime: at.UnixMilli(), CorrectedAt: at.UnixMilli() + 40}
+	e.process(ct, rec(testTopics.Corrections, 5, 3, encode(t, e.serde, schemas.KindCorrection, c)))
+	require.NoError(t, ct.Flush(context.Background()))
+	require.Equal(t, []string{"corrections/dt=2024-03-02/hr=10/sillage.events.corrections-p5-3-3.parquet"}, e.files(TableCorrections))
+	rows, err := ReadCorrections(context.Background(), e.dir)
+	require.NoError(t, err)
+	require.Equal(t, []CorrectionRow{{ID: c.ID, Kind: "PROFILES_MERGED", ProfileID: "user-1", FromID: "anon-1", IntoID: "user-1",
+		VisitorID: "anon-1", CauseEventID: "m-9", Source: "web", EventTime: c.EventTime, CorrectedAt: c.CorrectedAt}}, rows)
+	require.Contains(t, e.sink.StreamConfig().Topics, testTopics.Corrections)
+}
+
 func TestUndecodableRecordsGoToFailedTable(t *testing.T) {
 	e := newEnv(t, nil)
 	good := testEvent(1, time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
