@@ -170,6 +170,16 @@ export const CHROMIUM_ARGS = [
   '--proxy-server=http://127.0.0.1:9', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
 ];
 
+// VISITOR_UA is the user agent of a visitor's desktop Chromium of the
+// installed version. Headless Chromium says "HeadlessChrome", which the
+// enricher rightly flags as a bot (kept out of segments): the pages under
+// test play a person's browser, so they present as one.
+export function visitorUserAgent() {
+  const m = /(\d+)\.\d+\.\d+\.\d+/.exec(execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }));
+  const major = m ? m[1] : '120';
+  return `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
+}
+
 // openBrowser starts Chromium with a fresh profile and records every request
 // the pages make to the collector's /v1/ API: {body, status} (status
 // undefined until answered, 0 when the request failed). close() stops it
@@ -179,6 +189,7 @@ export async function openBrowser(collector) {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'sillage-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30000,
+    userAgent: visitorUserAgent(),
   });
   context.setDefaultTimeout(10000);
   const b = { context, requests: [], strays: [] };

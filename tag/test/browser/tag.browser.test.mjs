@@ -11,7 +11,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startSillage, startPages, openBrowser, accepted, transitions, eventually, lakeEvents } from './harness.mjs';
+import { startSillage, startPages, openBrowser, accepted, transitions, eventually, lakeEvents, visitorUserAgent } from './harness.mjs';
 
 const T = { timeout: 60000 };
 let s; // the Sillage binary
@@ -87,7 +87,7 @@ test('one page view on load, and no more', T, async () => {
   assert.equal(pv.properties.url, site.origin + '/demo');
   assert.equal(pv.properties.title, 'Sillage demo shop');
   assert.equal(pv.context.library.name, 'sillage.js');
-  assert.match(pv.context.userAgent, /HeadlessChrome/);
+  assert.equal(pv.context.userAgent, visitorUserAgent(), 'the browser presents as a visitor, not as HeadlessChrome (a bot)');
 });
 
 test('single-page-app navigation: one page view per pushState, replaceState and popstate', T, async () => {
