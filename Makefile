@@ -86,9 +86,10 @@ test-unit:
 	fi
 
 # Accuracy suites on the whole of the real data (the unit run checks samples):
-# all 31,327 uap-core cases.
+# all 31,327 uap-core cases (~3 s), and the literal prefilter checked against plain
+# uap-go on every uap-core and crawler-list agent (~90 s).
 test-accuracy:
-	$(GO) test -count=1 -run TestUAPCoreFixtures ./enricher/ua -ua.full
+	$(GO) test -count=1 -run 'TestUAPCoreFixtures|TestPrefilterMatchesUAPGo' ./enricher/ua -ua.full
 
 test-race:
 	$(GO) test -count=1 -race -timeout 40m $(GOTESTFLAGS) $(UNIT_PKGS)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/sillage/sillage/enricher/internal/litfilter"
 )
 
 // MaxLen is the longest prefix of a user agent that is examined (the same
@@ -57,7 +59,7 @@ func (c Config) Validate() error {
 // is safe for concurrent use.
 type Detector struct {
 	rules      []rule
-	pre        *prefilter
+	pre        *litfilter.Index
 	litRules   [][]int32 // per prefilter literal, the rules it may signal, ascending
 	always     []int32   // rules without a usable literal, ascending
 	cache      *lru.Cache[string, int32]
@@ -96,7 +98,9 @@ func New(cfg Config) (*Detector, error) {
 			}
 		}
 	}
-	d.pre = newPrefilter(lits)
+	if d.pre, err = litfilter.NewIndex(lits); err != nil {
+		return nil, fmt.Errorf("crawler list literals: %w", err)
+	}
 	if cfg.CacheSize > 0 {
 		if d.cache, err = lru.New[string, int32](cfg.CacheSize); err != nil {
 			return nil, fmt.Errorf("bot verdict cache: %w", err)
@@ -159,7 +163,7 @@ func (d *Detector) lookup(ua string) int32 {
 // those, and the few rules without a literal, run their regexp.
 func (d *Detector) scan(ua string) int32 {
 	best := int32(len(d.rules))
-	d.pre.each(ua, func(lit int32) {
+	d.pre.Each(ua, func(lit int32) {
 		for _, r := range d.litRules[lit] {
 			if r >= best {
 				return

@@ -83,7 +83,9 @@ func naive(d *Detector, ua string) int32 {
 func asciiLower(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		b[i] = lowerTable[c]
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
 	}
 	return string(b)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/sillage/sillage/enricher/internal/litfilter"
 )
 
 // crawlerJSON is monperrus/crawler-user-agents (MIT), see NOTICE.md.
@@ -88,8 +90,8 @@ func buildRules(heuristics bool, ignore []string) ([]rule, error) {
 	var rules []rule
 	markers := func(kind string, ms []marker) error {
 		for _, m := range ms {
-			if len(m.name) < minLiteral {
-				return fmt.Errorf("heuristic %s:%s: a marker needs %d bytes at least", kind, m.name, minLiteral)
+			if len(m.name) < litfilter.MinLiteral {
+				return fmt.Errorf("heuristic %s:%s: a marker needs %d bytes at least", kind, m.name, litfilter.MinLiteral)
 			}
 			r := rule{reason: kind + ":" + m.name, lits: []string{strings.ToLower(m.name)}}
 			if m.pattern != "" {
@@ -97,7 +99,7 @@ func buildRules(heuristics bool, ignore []string) ([]rule, error) {
 				if r.re, err = regexp.Compile(m.pattern); err != nil {
 					return fmt.Errorf("heuristic %s: %w", r.reason, err)
 				}
-				if r.lits, err = required(m.pattern); err != nil {
+				if r.lits, err = litfilter.Required(m.pattern); err != nil {
 					return fmt.Errorf("heuristic %s: %w", r.reason, err)
 				}
 			}
@@ -123,7 +125,7 @@ func buildRules(heuristics bool, ignore []string) ([]rule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("crawler list entry %d: pattern %q: %w", i, c.Pattern, err)
 		}
-		lits, err := required(c.Pattern)
+		lits, err := litfilter.Required(c.Pattern)
 		if err != nil {
 			return nil, fmt.Errorf("crawler list entry %d: pattern %q: %w", i, c.Pattern, err)
 		}

@@ -1,9 +1,12 @@
-package bots
+package litfilter
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
-// prefilter finds which of a set of literals (ASCII-lowercased, each at
-// least minLiteral bytes long) occur in a text, ASCII-case-insensitively.
+// Index finds which of a set of literals (ASCII-lowercased, each at least
+// MinLiteral bytes long) occur in a text, ASCII-case-insensitively.
 //
 // Each literal is indexed by one of its four-byte substrings (three-byte
 // literals by themselves): the one least common in browser agents, so that
@@ -19,7 +22,7 @@ import "strings"
 // interface call a byte), and the table-per-state ones
 // (cloudflare/ahocorasick, BobuSumisu/aho-corasick) need 2–4 KiB a state,
 // tens of MiB for this list.
-type prefilter struct {
+type Index struct {
 	g3, g4 gramIndex
 	lits   []string
 }
@@ -72,9 +75,15 @@ func (g *gramIndex) add(window string, e gramEntry) {
 	g.buckets[k] = append(g.buckets[k], e)
 }
 
-func newPrefilter(lits []string) *prefilter {
-	p := &prefilter{lits: lits}
+// NewIndex indexes lits (each ASCII-lowercased, at least MinLiteral bytes
+// long); literal ids are positions in lits.
+// It fails on a literal shorter than MinLiteral.
+func NewIndex(lits []string) (*Index, error) {
+	p := &Index{lits: lits}
 	for id, l := range lits {
+		if len(l) < MinLiteral {
+			return nil, fmt.Errorf("literal %d %q: shorter than %d bytes", id, l, MinLiteral)
+		}
 		if len(l) < 4 {
 			p.g3.add(l[:3], gramEntry{lit: int32(id)})
 			continue
@@ -87,12 +96,12 @@ func newPrefilter(lits []string) *prefilter {
 		}
 		p.g4.add(l[best:best+4], gramEntry{lit: int32(id), off: int32(best)})
 	}
-	return p
+	return p, nil
 }
 
-// each calls fn with the id of every literal occurrence in s (a literal
+// Each calls fn with the id of every literal occurrence in s (a literal
 // found twice is reported twice).
-func (p *prefilter) each(s string, fn func(id int32)) {
+func (p *Index) Each(s string, fn func(id int32)) {
 	var k uint32
 	for i := 0; i < len(s); i++ {
 		k = k<<8 | uint32(lowerTable[s[i]])
@@ -112,7 +121,7 @@ func (p *prefilter) each(s string, fn func(id int32)) {
 }
 
 // check compares the literals filed under the window at s[at:].
-func (p *prefilter) check(s string, at int, es []gramEntry, fn func(id int32)) {
+func (p *Index) check(s string, at int, es []gramEntry, fn func(id int32)) {
 	for _, e := range es {
 		start := at - int(e.off)
 		if start >= 0 && hasPrefixFold(s[start:], p.lits[e.lit]) {

@@ -1,4 +1,4 @@
-package bots
+package litfilter
 
 import (
 	"regexp/syntax"
@@ -11,10 +11,17 @@ import (
 // the analysis gives up on exactness (never on correctness).
 const maxSet = 32
 
-// minLiteral is the shortest literal worth a prefilter entry: shorter ones
+// maxReq bounds the requirement of an alternation (the union of its
+// branches' requirements): ua-parser has alternations of a few hundred
+// names, each a good literal, that a tighter bound would send to their
+// regexp on every input. The index's cost grows with matches, not with the
+// number of literals, so a large set is cheap.
+const maxReq = 1024
+
+// MinLiteral is the shortest literal worth a prefilter entry: shorter ones
 // occur in almost every user agent and would send the pattern to its regexp
-// anyway.
-const minLiteral = 3
+// anyway. Every literal Required returns is at least this long.
+const MinLiteral = 3
 
 // info is what the analysis knows about the strings a (sub)pattern matches.
 // All strings are ASCII-lowercased: the prefilter matches them ASCII-case-
@@ -26,18 +33,29 @@ type info struct {
 	// req, when non-nil, holds strings of which every match contains at
 	// least one (a weaker fact than exact).
 	req []string
+	// pre and suf, when non-nil, hold strings with one of which every
+	// match starts (pre) or ends (suf): what lets a concatenation join a
+	// neighbour's literal across the boundary ("W(?:IRE|ordPress)", as
+	// the parser factors "WIRE|WordPress", gives "wire" and "wordpress",
+	// not "w").
+	pre, suf []string
 }
 
-// required returns literals of which every match of the pattern contains at
-// least one, or nil when no such set with each literal at least minLiteral
-// bytes long could be found: then the pattern must be tried on every input.
-func required(pattern string) ([]string, error) {
+// Required returns literals, ASCII-lowercased, of which every match of the
+// pattern (Go regexp syntax, as regexp.Compile takes it) contains at least
+// one, compared ASCII-case-insensitively; or nil when no such set with each
+// literal at least MinLiteral bytes long could be found: then the pattern
+// must be tried on every input. It fails only when the pattern does not
+// parse. Case-insensitive patterns are handled: their literals list every
+// simple case fold that is not an ASCII case change ("(?i)ok" gives "ok"
+// and "o\u212a", K being also KELVIN SIGN).
+func Required(pattern string) ([]string, error) {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return nil, err
 	}
 	set := analyze(re.Simplify()).best()
-	if score(set) < minLiteral {
+	if score(set) < MinLiteral {
 		return nil, nil
 	}
 	return set, nil
@@ -62,7 +80,23 @@ func score(set []string) int {
 	return m
 }
 
-func exactly(s ...string) info { return info{exact: s, isExact: true} }
+func exactly(s ...string) info { return info{exact: s, isExact: true, pre: s, suf: s} }
+
+// prefix and suffix return what every match starts or ends with ({""}
+// when nothing is known).
+func (i info) prefix() []string {
+	if i.pre == nil {
+		return []string{""}
+	}
+	return i.pre
+}
+
+func (i info) suffix() []string {
+	if i.suf == nil {
+		return []string{""}
+	}
+	return i.suf
+}
 
 func analyze(re *syntax.Regexp) info {
 	switch re.Op {
@@ -75,8 +109,8 @@ func analyze(re *syntax.Regexp) info {
 			v := runeVariants([]rune{r, r}, re.Flags&syntax.FoldCase != 0)
 			if v == nil || len(cur)*len(v) > maxSet {
 				// A literal too case-insensitive to enumerate: keep what
-				// was built so far as a requirement.
-				return info{req: cur}
+				// was built so far as a requirement and a prefix.
+				return info{req: cur, pre: cur}
 			}
 			cur = cross(cur, v)
 		}
@@ -94,12 +128,15 @@ func analyze(re *syntax.Regexp) info {
 		}
 		return info{}
 	case syntax.OpPlus:
-		return info{req: analyze(re.Sub[0]).best()}
+		// x+ starts and ends with a match of x.
+		s := analyze(re.Sub[0])
+		return info{req: s.best(), pre: s.pre, suf: s.suf}
 	case syntax.OpRepeat:
 		if re.Min == 0 {
 			return info{}
 		}
-		return info{req: analyze(re.Sub[0]).best()}
+		s := analyze(re.Sub[0])
+		return info{req: s.best(), pre: s.pre, suf: s.suf}
 	case syntax.OpConcat:
 		return analyzeConcat(re.Sub)
 	case syntax.OpAlternate:
@@ -110,10 +147,13 @@ func analyze(re *syntax.Regexp) info {
 }
 
 // analyzeConcat extends runs of exactly known neighbours into longer
-// literals (cross products) and keeps the best requirement seen.
+// literals (cross products), joins a run to the prefix of the inexact
+// neighbour after it, starts the next run from that neighbour's suffix,
+// and keeps the best requirement seen.
 func analyzeConcat(subs []*syntax.Regexp) info {
-	cur := []string{""}
-	allExact := true
+	cur := []string{""} // what the text matched so far ends with
+	leading := true     // cur is also what the whole match starts with
+	var pre []string
 	var cands [][]string
 	for _, sub := range subs {
 		s := analyze(sub)
@@ -121,16 +161,18 @@ func analyzeConcat(subs []*syntax.Regexp) info {
 			cur = cross(cur, s.exact)
 			continue
 		}
-		allExact = false
-		cands = append(cands, cur)
-		if s.isExact {
-			cur = s.exact
-			continue
+		// The run ends here: cur followed by one of s's prefixes.
+		join := cur
+		if p := s.prefix(); len(cur)*len(p) <= maxReq {
+			join = cross(cur, p)
 		}
-		cands = append(cands, s.req)
-		cur = []string{""}
+		cands = append(cands, cur, join, s.best())
+		if leading {
+			pre, leading = join, false
+		}
+		cur = s.suffix()
 	}
-	if allExact {
+	if leading {
 		return exactly(cur...)
 	}
 	cands = append(cands, cur)
@@ -140,12 +182,12 @@ func analyzeConcat(subs []*syntax.Regexp) info {
 			best = c
 		}
 	}
-	return info{req: best}
+	return info{req: best, pre: pre, suf: cur}
 }
 
 func analyzeAlternate(subs []*syntax.Regexp) info {
-	var exact, req []string
-	allExact, allReq := true, true
+	var exact, req, pre, suf []string
+	allExact, allReq, allPre, allSuf := true, true, true, true
 	for _, sub := range subs {
 		s := analyze(sub)
 		if s.isExact {
@@ -158,17 +200,30 @@ func analyzeAlternate(subs []*syntax.Regexp) info {
 		} else {
 			allReq = false
 		}
-		if !allExact && !allReq {
+		if allPre = allPre && score(s.pre) > 0; allPre {
+			pre = union(pre, s.pre)
+		}
+		if allSuf = allSuf && score(s.suf) > 0; allSuf {
+			suf = union(suf, s.suf)
+		}
+		if !allExact && !allReq && !allPre && !allSuf {
 			return info{}
 		}
 	}
 	if allExact && len(exact) <= maxSet {
 		return exactly(exact...)
 	}
-	if !allReq || len(req) > 2*maxSet {
-		return info{}
+	var out info
+	if allReq && len(req) <= maxReq {
+		out.req = req
 	}
-	return info{req: req}
+	if allPre && len(pre) <= maxReq {
+		out.pre = pre
+	}
+	if allSuf && len(suf) <= maxReq {
+		out.suf = suf
+	}
+	return out
 }
 
 // runeVariants lists, ASCII-lowercased and deduplicated, the one-rune
