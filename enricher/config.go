@@ -27,6 +27,14 @@ type Config struct {
 	// SessionTimeout is the inactivity, in event time, after which a
 	// visitor's next event starts a new session.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// SessionLateness is how far behind a visitor's latest event time an
+	// event may arrive and still land in the session it belongs to
+	// (merging two sessions when it closes their gap); an older one gets a
+	// session of its own, flagged late (see enricher/session).
+	SessionLateness time.Duration `yaml:"session_lateness"`
+	// SessionsKept is how many recent sessions per visitor are kept for
+	// late events to land in.
+	SessionsKept int `yaml:"sessions_kept"`
 	// FutureBound is how far past its receipt an event's corrected time may
 	// lie; beyond it the time is clamped to the receipt time and the event
 	// flagged TimeClamped. After clock-skew correction only bad clocks or
@@ -56,6 +64,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		SessionTimeout:      30 * time.Minute,
+		SessionLateness:     24 * time.Hour,
+		SessionsKept:        16,
 		GeoIPReloadInterval: 5 * time.Second,
 		FutureBound:         10 * time.Minute,
 		UACacheSize:         20_000,
@@ -71,6 +81,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIPLayout, "enricher.geoip-layout", c.GeoIPLayout, `layout of the city database: "" detects it, "geoip2" (MaxMind) or "flat" (DB-IP lite)`)
 	fs.DurationVar(&c.GeoIPReloadInterval, "enricher.geoip-reload-interval", c.GeoIPReloadInterval, "how often GeoIP files are checked for a new version (0: never)")
 	fs.DurationVar(&c.SessionTimeout, "enricher.session-timeout", c.SessionTimeout, "inactivity (event time) that ends a session")
+	fs.DurationVar(&c.SessionLateness, "enricher.session-lateness", c.SessionLateness, "how late (behind the visitor's latest event) an event may be and still land in its session")
+	fs.IntVar(&c.SessionsKept, "enricher.sessions-kept", c.SessionsKept, "recent sessions kept per visitor for late events")
 	fs.DurationVar(&c.FutureBound, "enricher.future-bound", c.FutureBound, "events whose corrected time is further than this past their receipt are clamped to it")
 	fs.IntVar(&c.UACacheSize, "enricher.ua-cache-size", c.UACacheSize, "distinct user agents whose parse is cached")
 	fs.DurationVar(&c.DedupWindow, "enricher.dedup-window", c.DedupWindow, "how long (source, messageId) pairs are remembered to drop retried copies")
@@ -93,6 +105,12 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.SessionTimeout < time.Minute || c.SessionTimeout > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("enricher.session_timeout: %s, want between 1m and 24h", c.SessionTimeout))
+	}
+	if c.SessionLateness < c.SessionTimeout || c.SessionLateness > 30*24*time.Hour {
+		errs = append(errs, fmt.Errorf("enricher.session_lateness: %s, want between the session timeout (%s) and 720h", c.SessionLateness, c.SessionTimeout))
+	}
+	if c.SessionsKept < 1 || c.SessionsKept > 1000 {
+		errs = append(errs, fmt.Errorf("enricher.sessions_kept: %d, want between 1 and 1000", c.SessionsKept))
 	}
 	if c.FutureBound < 0 {
 		errs = append(errs, fmt.Errorf("enricher.future_bound: %s, want zero or more", c.FutureBound))

@@ -1,6 +1,8 @@
 package enricher
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"github.com/sillage/sillage/enricher/bots"
 	"github.com/sillage/sillage/enricher/identity"
 	"github.com/sillage/sillage/enricher/referrer"
@@ -73,7 +75,7 @@ func (t *task) enrich(raw *schemas.RawEvent, recordTime int64, ev *schemas.Enric
 	if ev.Bot && !e.cfg.BotSessions {
 		return nil // flagged bots get no session
 	}
-	a, err := t.sessions.Assign(identity.VisitorID(raw), raw.EventID, ev.EventTime)
+	a, err := t.sessions.Assign(identity.VisitorID(raw), raw.EventID, ev.EventTime, campaignKey(&ev.Campaign))
 	if err != nil {
 		e.m.stateCorrupt.Inc()
 		e.log.Warn("unreadable session state replaced", "partition", t.tp.Partition, "err", err)
@@ -85,7 +87,27 @@ func (t *task) enrich(raw *schemas.RawEvent, recordTime int64, ev *schemas.Enric
 	if a.Late {
 		e.m.lateEvents.Inc()
 	}
+	if a.Inserted {
+		e.m.sessionsInserted.Inc()
+	}
+	t.sessionMerges = a.Corrections
 	return nil
+}
+
+// campaignKey is what makes two campaigns the same for sessionisation:
+// source, medium, name and click id (a new ad click is a new visit, a
+// reload of the same landing URL is not); "" when the event has none. Long
+// keys are hashed so that session state stays small.
+func campaignKey(c *schemas.Campaign) string {
+	if c.Source == "" && c.Medium == "" && c.Name == "" && c.ClickID == "" {
+		return ""
+	}
+	k := c.Source + "\x1f" + c.Medium + "\x1f" + c.Name + "\x1f" + c.ClickID
+	if len(k) > 64 {
+		sum := sha256.Sum256([]byte(k))
+		k = hex.EncodeToString(sum[:16])
+	}
+	return k
 }
 
 // check rejects what cannot be enriched.

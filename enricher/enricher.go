@@ -134,7 +134,7 @@ func (e *Enricher) NewTask(_ context.Context, tp stream.TopicPartition, stores m
 		e:        e,
 		tp:       tp,
 		ids:      identity.NewResolver(ids),
-		sessions: session.NewTracker(sessions, e.cfg.SessionTimeout),
+		sessions: session.NewTracker(sessions, e.cfg.SessionTimeout, session.Options{Lateness: e.cfg.SessionLateness, MaxSessions: e.cfg.SessionsKept}),
 		dedup:    dedup.NewFilter(seen, e.cfg.DedupWindow),
 	}, nil
 }

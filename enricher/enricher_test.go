@@ -102,6 +102,6 @@ func TestTickRecordsBatchDuration(t *testing.T) {
 
 func TestConfigFromYAML(t *testing.T) {
 	c := DefaultConfig()
-	require.NoError(t, yaml.Unmarshal([]byte("geoip_path: /db/city.mmdb\nsession_timeout: 20m\nfuture_bound: 1h\nua_cache_size: 5\n"), &c))
-	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", SessionTimeout: 20 * time.Minute, FutureBound: time.Hour, UACacheSize: 5, DedupWindow: 24 * time.Hour, GeoIPReloadInterval: 5 * time.Second, Bots: bots.DefaultConfig()}, c)
+	require.NoError(t, yaml.Unmarshal([]byte("geoip_path: /db/city.mmdb\nsession_timeout: 20m\nsession_lateness: 6h\nfuture_bound: 1h\nua_cache_size: 5\n"), &c))
+	require.Equal(t, Config{GeoIPPath: "/db/city.mmdb", SessionTimeout: 20 * time.Minute, SessionLateness: 6 * time.Hour, SessionsKept: 16, FutureBound: time.Hour, UACacheSize: 5, DedupWindow: 24 * time.Hour, GeoIPReloadInterval: 5 * time.Second, Bots: bots.DefaultConfig()}, c)
 }

@@ -7,23 +7,24 @@ import (
 )
 
 type metrics struct {
-	in, out         prometheus.Counter
-	failed          *prometheus.CounterVec
-	geoErrors       prometheus.Counter
-	invalidIP       prometheus.Counter
-	clamped         prometheus.Counter
-	sessionsStarted prometheus.Counter
-	lateEvents      prometheus.Counter
-	linksWritten    prometheus.Counter
-	stateCorrupt    prometheus.Counter
-	duplicates      prometheus.Counter
-	batchSeconds    prometheus.Histogram
-	geoReloads      *prometheus.CounterVec
-	bots            *prometheus.CounterVec
-	referrers       *prometheus.CounterVec
-	clientHints     prometheus.Counter
-	corrections     *prometheus.CounterVec
-	geoBuilt        *prometheus.GaugeVec
+	in, out          prometheus.Counter
+	failed           *prometheus.CounterVec
+	geoErrors        prometheus.Counter
+	invalidIP        prometheus.Counter
+	clamped          prometheus.Counter
+	sessionsStarted  prometheus.Counter
+	lateEvents       prometheus.Counter
+	sessionsInserted prometheus.Counter
+	linksWritten     prometheus.Counter
+	stateCorrupt     prometheus.Counter
+	duplicates       prometheus.Counter
+	batchSeconds     prometheus.Histogram
+	geoReloads       *prometheus.CounterVec
+	bots             *prometheus.CounterVec
+	referrers        *prometheus.CounterVec
+	clientHints      prometheus.Counter
+	corrections      *prometheus.CounterVec
+	geoBuilt         *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,14 +38,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sillage_enricher_events_failed_total",
 			Help: "Raw records routed to the failed topic, by reason.",
 		}, []string{"reason"}),
-		geoErrors:       counter("geo_lookup_errors_total", "GeoIP lookups that failed to decode; the event passed without geo."),
-		invalidIP:       counter("invalid_ip_total", "Events whose IP did not parse; no geo, and no IP kept without analytics consent."),
-		clamped:         counter("time_clamped_total", "Events whose corrected time was beyond the future bound and was clamped."),
-		sessionsStarted: counter("sessions_started_total", "Sessions started."),
-		lateEvents:      counter("late_events_total", "Events older than their visitor's current session by more than the session timeout."),
-		linksWritten:    counter("identity_links_total", "Anonymous id to user id links written."),
-		stateCorrupt:    counter("state_corrupt_total", "Unreadable session states replaced by a new session."),
-		duplicates:      counter("duplicates_total", "Retried copies of an already processed event, dropped."),
+		geoErrors:        counter("geo_lookup_errors_total", "GeoIP lookups that failed to decode; the event passed without geo."),
+		invalidIP:        counter("invalid_ip_total", "Events whose IP did not parse; no geo, and no IP kept without analytics consent."),
+		clamped:          counter("time_clamped_total", "Events whose corrected time was beyond the future bound and was clamped."),
+		sessionsStarted:  counter("sessions_started_total", "Sessions started."),
+		lateEvents:       counter("late_events_total", "Events further behind their visitor's latest event time than the session lateness bound: each gets a session of its own."),
+		sessionsInserted: counter("sessions_inserted_total", "Sessions started by an out-of-order event before sessions already issued (the later sessions' indexes rose by one)."),
+		linksWritten:     counter("identity_links_total", "Anonymous id to user id links written."),
+		stateCorrupt:     counter("state_corrupt_total", "Unreadable session states replaced by a new session."),
+		duplicates:       counter("duplicates_total", "Retried copies of an already processed event, dropped."),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sillage_enricher_process_duration_seconds",
 			Help:    "Time spent enriching the records of one partition in one polled batch.",
@@ -79,7 +81,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Corrections emitted on the corrections topic, by kind: PROFILES_MERGED (a visitor logged in, an alias), SESSIONS_MERGED (a late event closed a gap).",
 	}, []string{"kind"})
 	for _, c := range []prometheus.Collector{m.bots, m.referrers, m.clientHints, m.corrections, m.in, m.out, m.failed, m.geoErrors, m.invalidIP, m.clamped,
-		m.sessionsStarted, m.lateEvents, m.linksWritten, m.stateCorrupt, m.duplicates, m.batchSeconds,
+		m.sessionsStarted, m.lateEvents, m.sessionsInserted, m.linksWritten, m.stateCorrupt, m.duplicates, m.batchSeconds,
 		m.geoReloads, m.geoBuilt} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering enricher metrics: %w", err)

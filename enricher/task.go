@@ -24,7 +24,9 @@ type task struct {
 	dedup    *dedup.Filter
 	// merges are the profile merges of the event being processed.
 	merges []identity.Merge
-	busy   time.Duration // processing time since the last Tick
+	// sessionMerges are the session merges of the event being processed.
+	sessionMerges []session.Correction
+	busy          time.Duration // processing time since the last Tick
 }
 
 // Process enriches one raw record. Bad input goes to the failed topic; an
@@ -77,6 +79,11 @@ func (t *task) Process(ctx context.Context, rec *kgo.Record, out *stream.Output)
 	t.e.m.out.Inc()
 	for _, m := range t.merges {
 		if err := t.correct(out, &ev, schemas.ProfilesMerged, m.From, m.Into, m.Visitor, 0, 0); err != nil {
+			return err
+		}
+	}
+	for _, c := range t.sessionMerges {
+		if err := t.correct(out, &ev, schemas.SessionsMerged, c.From, c.Into, c.Visitor, c.FromIndex, c.IntoIndex); err != nil {
 			return err
 		}
 	}

@@ -155,6 +155,56 @@ func TestSessionsThroughTheTaskSurviveRestart(t *testing.T) {
 	require.Equal(t, before, again.SessionID, "deterministic session id on replay")
 }
 
+func TestLateEventsMergeSessionsAndCampaignsSplitThem(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	p := h.newPartition(t, nil)
+
+	_, first := p.enriched(t, baseEvent("m-1", "anon-1", fixedNow))
+	_, second := p.enriched(t, baseEvent("m-2", "anon-1", fixedNow.Add(50*time.Minute)))
+	require.NotEqual(t, first.SessionID, second.SessionID, "50 minutes of inactivity")
+	require.Equal(t, int32(2), second.SessionIndex)
+	require.Empty(t, p.lastCorrections(t))
+
+	// A late event at +25 min closes the gap: the second session merges
+	// into the first, and downstream is told.
+	_, late := p.enriched(t, baseEvent("m-3", "anon-1", fixedNow.Add(25*time.Minute)))
+	require.Equal(t, first.SessionID, late.SessionID)
+	require.Equal(t, []*schemas.Correction{{
+		ID:   schemas.CorrectionID("SESSIONS_MERGED", second.SessionID, first.SessionID, "m-3"),
+		Kind: schemas.SessionsMerged, ProfileID: "anon-1", From: second.SessionID, Into: first.SessionID, VisitorID: "anon-1",
+		FromIndex: 2, IntoIndex: 1,
+		CauseEventID: "m-3", Source: "web", EventTime: late.EventTime, CorrectedAt: fixedNow.UnixMilli(),
+	}}, p.lastCorrections(t))
+	_, after := p.enriched(t, baseEvent("m-4", "anon-1", fixedNow.Add(60*time.Minute)))
+	require.Equal(t, first.SessionID, after.SessionID, "the merged session goes on")
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_corrections_total", "kind", "SESSIONS_MERGED"))
+
+	// A campaign starts a session even within the timeout; reloading the
+	// same landing URL does not; an event without a campaign stays in it.
+	ad := baseEvent("m-5", "anon-1", fixedNow.Add(61*time.Minute))
+	ad.PageURL = "https://shop.example/?utm_source=newsletter&utm_medium=email&utm_campaign=winter"
+	_, c1 := p.enriched(t, ad)
+	require.NotEqual(t, first.SessionID, c1.SessionID)
+	require.Equal(t, int32(2), c1.SessionIndex)
+	ad.EventID = "m-6"
+	_, c2 := p.enriched(t, ad)
+	require.Equal(t, c1.SessionID, c2.SessionID, "same campaign, same session")
+	_, plain := p.enriched(t, baseEvent("m-7", "anon-1", fixedNow.Add(62*time.Minute)))
+	require.Equal(t, c1.SessionID, plain.SessionID)
+	other := baseEvent("m-8", "anon-1", fixedNow.Add(63*time.Minute))
+	other.PageURL = "https://shop.example/p/1?gclid=Cj0KCQ"
+	_, c3 := p.enriched(t, other)
+	require.NotEqual(t, c1.SessionID, c3.SessionID, "another campaign (an ad click)")
+	require.Equal(t, int32(3), c3.SessionIndex)
+
+	// Beyond the lateness bound (24 h by default) an event gets a session
+	// of its own and is counted; state is untouched.
+	_, old := p.enriched(t, baseEvent("m-9", "anon-1", fixedNow.Add(-25*time.Hour)))
+	require.Zero(t, old.SessionIndex)
+	require.NotEqual(t, first.SessionID, old.SessionID)
+	require.Equal(t, 1.0, h.metric(t, "sillage_enricher_late_events_total"))
+}
+
 func TestFailuresAreRouted(t *testing.T) {
 	valid := baseEvent("m-1", "anon-1", fixedNow)
 	tests := []struct {
