@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,42 +15,45 @@ import (
 
 // restore reads a store's changelog partition from its start to its end
 // and applies the committed writes. It reads uncommitted and resolves
-// transactions itself from their control records: a brokers' last stable
+// transactions itself from their control records: a broker's last stable
 // offset can sit behind data of a transaction that will never get a marker
-// (a producer killed mid-transaction, which the broker aborts implicitly or
-// on timeout), so waiting for read_committed to reach an end offset could
-// wait forever. Writes of a transaction without a commit marker at the end
-// are not applied: nobody can commit them any more, since the partition's
-// task is here now and its producer fences the previous one. It returns
-// the number of records applied.
-func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
+// (a producer killed mid-transaction, which the broker aborts only when its
+// transactional id comes back or on timeout), so waiting for read_committed
+// to reach an end offset could wait for the transaction timeout in the
+// common case.
+//
+// A transaction still open at the end is not necessarily dead, though: in
+// a rebalance the partition's previous owner (another instance, another
+// transactional id, so not fenced by this one) may still be ending its last
+// batch, and commit it together with the input offsets this task will
+// start from. Its writes must then be applied, or the state would miss that
+// batch for good. So restore goes on reading past the end until every open
+// transaction got its marker (commit: applied; abort: dropped) or a newer
+// epoch of its producer shows it was aborted, until resolveBy (the runner allows resolveWait for a whole
+// assignment); one still open then is treated as aborted (its producer is gone and the
+// coordinator will abort it at its timeout), which is logged by the caller
+// through the returned count of unresolved transactions.
+func restore(ctx context.Context, kcfg kafka.Config, s *Store, resolveBy time.Time) (applied int, unresolved int, err error) {
 	cl, err := kgo.NewClient(append(kcfg.Opts("restore"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {s.partition: kgo.NewOffset().AtStart()}}),
 		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
 		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, s.topic)
+	end, err := changelogEnd(ctx, adm, s.topic, s.partition)
 	if err != nil {
-		return 0, fmt.Errorf("listing end of %s: %w", s.topic, err)
-	}
-	end, ok := ends.Lookup(s.topic, s.partition)
-	if !ok {
-		return 0, fmt.Errorf("changelog %s has no partition %d", s.topic, s.partition)
-	}
-	if end.Err != nil {
-		return 0, fmt.Errorf("end of %s/%d: %w", s.topic, s.partition, end.Err)
+		return 0, 0, err
 	}
 	starts, err := adm.ListStartOffsets(ctx, s.topic)
 	if err != nil {
-		return 0, fmt.Errorf("listing start of %s: %w", s.topic, err)
+		return 0, 0, fmt.Errorf("listing start of %s: %w", s.topic, err)
 	}
 	if st, ok := starts.Lookup(s.topic, s.partition); ok && st.Err == nil && st.Offset >= end.Offset {
-		return 0, nil
+		return 0, 0, nil
 	}
 	n := 0
 	next := int64(0)
@@ -63,12 +67,20 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 		writes []*kgo.Record
 	}
 	open := map[int64]*txn{}
-	for next < end.Offset {
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	for next < end.Offset || len(open) > 0 {
+		wait := 30 * time.Second
+		if next >= end.Offset {
+			// Past the end: only open transactions' markers are awaited.
+			if wait = time.Until(resolveBy); wait <= 0 {
+				break
+			}
+			wait = min(wait, time.Second)
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
 		fetches := cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
-			return n, ctx.Err()
+			return n, 0, ctx.Err()
 		}
 		var ferr error
 		fetches.EachError(func(_ string, _ int32, err error) {
@@ -76,8 +88,8 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 				ferr = err
 			}
 		})
-		if ferr != nil && !kerr.IsRetriable(ferr) {
-			return n, fmt.Errorf("reading %s/%d (at %d of %d): %w", s.topic, s.partition, next, end.Offset, ferr)
+		if ferr != nil && !kerr.IsRetriable(ferr) && !errors.Is(ferr, context.DeadlineExceeded) {
+			return n, 0, fmt.Errorf("reading %s/%d (at %d of %d): %w", s.topic, s.partition, next, end.Offset, ferr)
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			next = r.Offset + 1
@@ -105,8 +117,53 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store) (int, error) {
 			}
 		})
 	}
-	return n, nil
+	return n, len(open), nil
 }
+
+// resolveWait bounds how long restore waits, past the changelog's end, for
+// the markers of transactions still open there: longer than the
+// transaction timeout, after which the coordinator aborts a dead
+// producer's transaction and writes the marker itself.
+var resolveWait = transactionTimeout + 15*time.Second
+
+// changelogEnd returns the end offset of a changelog partition. A topic
+// created moments ago may not be in every broker's metadata yet (the
+// partition is missing, or its leader not yet known): that is retried for
+// up to changelogWait before it is an error.
+func changelogEnd(ctx context.Context, adm *kadm.Client, topic string, partition int32) (kadm.ListedOffset, error) {
+	deadline := time.Now().Add(changelogWait)
+	backoff := 50 * time.Millisecond
+	for {
+		var problem error
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		switch end, ok := ends.Lookup(topic, partition); {
+		case err != nil:
+			problem = fmt.Errorf("listing end of %s: %w", topic, err)
+		case !ok:
+			problem = fmt.Errorf("changelog %s has no partition %d", topic, partition)
+		case end.Err != nil:
+			problem = fmt.Errorf("end of %s/%d: %w", topic, partition, end.Err)
+			if !kerr.IsRetriable(end.Err) {
+				return end, problem
+			}
+		default:
+			return end, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return kadm.ListedOffset{}, problem
+		}
+		select {
+		case <-ctx.Done():
+			return kadm.ListedOffset{}, problem
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// changelogWait bounds how long a changelog partition missing from the
+// metadata (a topic just created) is waited for.
+var changelogWait = 30 * time.Second
 
 // isCommitMarker reads a control record's key: version (int16), type
 // (int16: 0 abort, 1 commit).

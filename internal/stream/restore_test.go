@@ -2,7 +2,9 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -46,9 +48,34 @@ func TestRestoreKeepsOnlyCommittedWrites(t *testing.T) {
 	a.Close()
 
 	s := newStore("s", topic, 0)
-	_, err := restore(ctx, kcfg, s)
+	_, unresolved, err := restore(ctx, kcfg, s, time.Now().Add(300*time.Millisecond))
 	require.NoError(t, err)
+	require.Equal(t, 1, unresolved, "b's open transaction, waited for, then treated as aborted")
 	got := map[string]string{}
 	s.Range(func(k string, v []byte) bool { got[k] = string(v); return true })
 	require.Equal(t, map[string]string{"k1": "committed", "k4": "committed-later"}, got)
+
+	// The previous owner ends its last batch while the new owner restores:
+	// a transaction open at the end that commits within the wait is applied
+	// (the input offsets it committed are where the new task starts).
+	done := make(chan error, 1)
+	s = newStore("s", topic, 0)
+	go func() {
+		_, unresolved, err := restore(ctx, kcfg, s, time.Now().Add(time.Minute))
+		if err == nil && unresolved != 0 {
+			err = fmt.Errorf("%d transactions unresolved", unresolved)
+		}
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	require.NoError(t, b.EndTransaction(ctx, kgo.TryCommit))
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("restore did not return after the open transaction committed")
+	}
+	got = map[string]string{}
+	s.Range(func(k string, v []byte) bool { got[k] = string(v); return true })
+	require.Equal(t, map[string]string{"k1": "committed", "k4": "still-open"}, got)
 }

@@ -489,8 +489,11 @@ func (r *Runner) createTasks(ctx context.Context) error {
 		}
 		return todo[i].Partition < todo[j].Partition
 	})
+	// One bound for the whole assignment: a dead producer's open
+	// transaction spans many changelog partitions, and is waited for once.
+	resolveBy := time.Now().Add(resolveWait)
 	for _, tp := range todo {
-		ts, err := r.newTask(ctx, tp)
+		ts, err := r.newTask(ctx, tp, resolveBy)
 		if err != nil {
 			return err
 		}
@@ -501,14 +504,18 @@ func (r *Runner) createTasks(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) newTask(ctx context.Context, tp TopicPartition) (*taskState, error) {
+func (r *Runner) newTask(ctx context.Context, tp TopicPartition, resolveBy time.Time) (*taskState, error) {
 	start := time.Now()
 	stores := map[string]*Store{}
 	for _, name := range r.cfg.Stores {
 		s := newStore(name, r.kcfg.Changelog(r.cfg.Name, name), tp.Partition)
-		n, err := restore(ctx, r.kcfg, s)
+		n, unresolved, err := restore(ctx, r.kcfg, s, resolveBy)
 		if err != nil {
 			return nil, fmt.Errorf("%s: restoring store %s of partition %d: %w", r.cfg.Name, name, tp.Partition, err)
+		}
+		if unresolved > 0 {
+			r.log.Warn("changelog transactions still open after waiting for their markers: treated as aborted",
+				"store", name, "partition", tp.Partition, "transactions", unresolved)
 		}
 		r.m.restoredRecords.Add(float64(n))
 		stores[name] = s
