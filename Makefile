@@ -1,13 +1,14 @@
 # Sillage — build and test entry points. `make test` is what CI runs (.ci/run).
 #
-#   make test         install test dependencies, gofmt + vet, unit tests (kfake),
-#                     then real Apache Kafka (scripts/kafka.sh) for the integration
-#                     and end-to-end tests; Kafka is always stopped afterwards
+#   make test         install test dependencies, gofmt + vet, unit tests (kfake; the S3
+#                     tests start private versitygw servers), then real Apache Kafka
+#                     (scripts/kafka.sh) and an S3 server (scripts/s3.sh) for the
+#                     integration and end-to-end tests; both are always stopped afterwards
 #   make test-unit    unit tests only (no Kafka needed)
 #   make test-accuracy  accuracy on the whole of the real data (uap-core)
-#   make test-integration   real-Kafka tests only (starts and stops Kafka)
+#   make test-integration   real-Kafka and S3 tests only (starts and stops Kafka and S3)
 #   make test-race    unit tests with the race detector (slow on 2 cores)
-#   make build | bench | lint | kafka-start | kafka-stop | clean
+#   make build | bench | lint | kafka-start | kafka-stop | s3-start | s3-stop | clean
 #
 # Package lists can be narrowed, e.g. `make test-unit UNIT_PKGS=./collector/...`.
 
@@ -20,6 +21,9 @@ UNIT_PKGS ?= ./...
 VET_PKGS ?= ./...
 # Suites that use internal/testkafka run again on real Kafka with -tags integration.
 REAL_KAFKA_PKGS ?= ./internal/...
+# Suites that use internal/tests3 run again on the server of scripts/s3.sh.
+S3_PKGS ?= ./sink
+S3_RUN ?= TestS3StoreStartupErrors|TestObjectStoreConformance
 # Packages also run under the race detector in `make test` (all of them is ~5x the
 # CPU of a plain run on this 2-core machine: use `make test-race` for that).
 RACE_PKGS ?=
@@ -32,18 +36,19 @@ KAFKA_PORT ?= 19092
 export KAFKA_PORT
 
 .PHONY: test test-accuracy test-sdk test-browser test-deps test-deps-apt test-unit test-integration test-e2e test-race test-tag test-deps-tag \
-	build bench lint vet fmt-check shellcheck kafka-install kafka-start kafka-stop clean
+	build bench lint vet fmt-check shellcheck kafka-install kafka-start kafka-stop s3-install s3-start s3-stop clean
 
 test: test-deps lint test-unit test-accuracy test-tag test-browser test-sdk test-integration
 
 # ---- dependencies of the tests ------------------------------------------------
 # Everything a fresh machine needs beyond Go, Java 17 and Maven is installed here.
-# Hooks for later issues: S3 server (versitygw), mailpit, DuckDB, Chromium +
+# Hooks for later issues: mailpit, DuckDB, Chromium +
 # playwright-core / @segment/analytics-node for tag/ — add them as prerequisites.
-test-deps: kafka-install test-deps-tag test-deps-apt
+test-deps: kafka-install s3-install test-deps-tag test-deps-apt
 
-# Debian packages the tests use: kcat reads the embedded broker as a newcomer would.
-APT_PKGS ?= kcat
+# Debian packages the tests use: kcat reads the embedded broker as a newcomer would;
+# curl checks and prepares the S3 test server (scripts/s3.sh).
+APT_PKGS ?= kcat curl
 test-deps-apt:
 	@missing=""; for p in $(APT_PKGS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -53,6 +58,10 @@ test-deps-apt:
 
 kafka-install:
 	bash scripts/kafka.sh install
+
+# The S3 test server: versitygw built with go install (Go module proxy) into .tools/s3.
+s3-install:
+	bash scripts/s3.sh install
 
 # HOOK (tag/ browser tests): npm deps, and Debian's chromium when a test needs it.
 test-deps-tag:
@@ -79,7 +88,7 @@ vet:
 
 # ---- tests ----------------------------------------------------------------------
 test-unit:
-	SILLAGE_TEST_KAFKA_BROKERS= $(GO) test -count=1 -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) $(UNIT_PKGS)
+	SILLAGE_TEST_KAFKA_BROKERS= SILLAGE_TEST_S3_ENDPOINT= $(GO) test -count=1 -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) $(UNIT_PKGS)
 	@if [ -n "$(strip $(RACE_PKGS))" ]; then \
 		echo "go test -race $(RACE_PKGS)"; \
 		$(GO) test -count=1 -race -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) $(RACE_PKGS); \
@@ -94,13 +103,17 @@ test-accuracy:
 test-race:
 	$(GO) test -count=1 -race -timeout 40m $(GOTESTFLAGS) $(UNIT_PKGS)
 
-# Starts Kafka, runs the real-Kafka suites and e2e/, and stops Kafka whatever happens.
-test-integration: kafka-install
-	@trap 'bash scripts/kafka.sh stop' EXIT; trap 'exit 130' INT TERM; \
+# Starts Kafka and the S3 server, runs the real-Kafka suites, the S3 suites and e2e/
+# (whose S3 outage test runs a private server it can stop), and stops both whatever happens.
+test-integration: kafka-install s3-install
+	@trap 'bash scripts/kafka.sh stop; bash scripts/s3.sh stop' EXIT; trap 'exit 130' INT TERM; \
 	brokers=$$(bash scripts/kafka.sh start); \
 	echo "real Kafka at $$brokers"; \
-	export SILLAGE_TEST_KAFKA_BROKERS=$$brokers SILLAGE_TEST_KAFKA_SCRIPT=$(CURDIR)/scripts/kafka.sh; \
+	s3=$$(bash scripts/s3.sh start); \
+	echo "S3 server (versitygw) at $$s3"; \
+	export SILLAGE_TEST_KAFKA_BROKERS=$$brokers SILLAGE_TEST_KAFKA_SCRIPT=$(CURDIR)/scripts/kafka.sh SILLAGE_TEST_S3_ENDPOINT=$$s3; \
 	$(GO) test -count=1 -tags integration -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) $(REAL_KAFKA_PKGS); \
+	$(GO) test -count=1 -tags integration -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) -run '$(S3_RUN)' $(S3_PKGS); \
 	$(E2E)
 
 # Needs SILLAGE_TEST_KAFKA_BROKERS (test-integration sets it).
@@ -139,6 +152,13 @@ kafka-start: kafka-install
 kafka-stop:
 	bash scripts/kafka.sh stop
 
+s3-start: s3-install
+	bash scripts/s3.sh start
+
+s3-stop:
+	bash scripts/s3.sh stop
+
 clean:
 	bash scripts/kafka.sh stop
+	bash scripts/s3.sh stop
 	rm -rf .tools sillage

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sillage/sillage/internal/stream"
+	"github.com/sillage/sillage/internal/tests3"
 	"github.com/sillage/sillage/schemas"
 )
 
@@ -86,7 +87,20 @@ func rees46Records(tb testing.TB, serde *schemas.Serde) []*kgo.Record {
 func BenchmarkWriteEvents(b *testing.B) {
 	// The records cycle when b.N exceeds the sample: the same event ids
 	// come again, which the duplicate filter would drop.
-	e := newEnv(b, func(c *Config) { c.DedupEvents = 0 })
+	benchWriteEvents(b, newEnv(b, func(c *Config) { c.DedupEvents = 0 }))
+}
+
+// BenchmarkWriteEventsS3 is BenchmarkWriteEvents into a real S3 server
+// (versitygw on loopback, started for the benchmark). rows/cpu-s counts
+// this process's CPU only, not the server's.
+func BenchmarkWriteEventsS3(b *testing.B) {
+	srv := tests3.Private(b)
+	store, err := OpenStore(srv.Root(srv.Bucket(b), "lake"))
+	require.NoError(b, err)
+	benchWriteEvents(b, newEnvOn(b, b.TempDir(), store, newTestSerde(b), func(c *Config) { c.DedupEvents = 0 }))
+}
+
+func benchWriteEvents(b *testing.B, e *testEnv) {
 	recs := rees46Records(b, e.serde)
 	tk := e.task(testTopics.Enriched, 0)
 	ctx := context.Background()

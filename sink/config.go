@@ -13,8 +13,9 @@ import (
 
 // Config configures the sink.
 type Config struct {
-	// Root is where the lake lives: a plain path or a file:// URL (s3://
-	// comes with issue 6).
+	// Root is where the lake lives: a plain path, a file:// URL or an
+	// s3://bucket/prefix?endpoint=…&region=…&path_style=…&part_size=… URL
+	// (see ParseS3URL).
 	Root string `yaml:"root"`
 	// MaxRows rolls a partition's batch into files once it holds this many rows.
 	MaxRows int `yaml:"max_rows"`
@@ -32,9 +33,14 @@ type Config struct {
 	MaxPartitions int `yaml:"max_partitions"`
 	// Compression of the Parquet columns: zstd, snappy, gzip, lz4 or none.
 	Compression string `yaml:"compression"`
-	// WriteRetries is how many times writing a batch is retried (with
-	// backoff) before the task fails.
+	// WriteRetries is how many times a failed lake write (or a registry
+	// lookup) is retried, with backoff, before the task fails and the sink
+	// stops; -1 (the default) retries until it succeeds or the sink is
+	// stopped, holding consumption meanwhile (an object store outage).
 	WriteRetries int `yaml:"write_retries"`
+	// RetryMaxBackoff caps the wait between two retries (it doubles from
+	// 100ms).
+	RetryMaxBackoff time.Duration `yaml:"retry_max_backoff"`
 	// ManifestRetention is how long batch manifests of a running task are
 	// kept; manifests older than the committed offset are also removed when
 	// a task starts.
@@ -51,21 +57,23 @@ func DefaultConfig() Config {
 		DedupEvents:       100_000,
 		MaxPartitions:     48,
 		Compression:       "zstd",
-		WriteRetries:      3,
+		WriteRetries:      -1,
+		RetryMaxBackoff:   10 * time.Second,
 		ManifestRetention: time.Hour,
 	}
 }
 
 // RegisterFlags binds the config to flags named sink.*.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Root, "sink.root", c.Root, "lake root: a path or file:// URL")
+	fs.StringVar(&c.Root, "sink.root", c.Root, "lake root: a path, file:// URL or s3://bucket/prefix?endpoint=…&region=…&path_style=true URL")
 	fs.IntVar(&c.MaxRows, "sink.max-rows", c.MaxRows, "roll a partition's files after this many rows")
 	fs.Int64Var(&c.MaxBytes, "sink.max-bytes", c.MaxBytes, "roll a partition's files after this many bytes of input")
 	fs.IntVar(&c.DedupEvents, "sink.dedup-events", c.DedupEvents, "recent event ids remembered per partition to drop copies (0: off)")
 	fs.DurationVar(&c.MaxAge, "sink.max-age", c.MaxAge, "roll a partition's files this long after their first row")
 	fs.IntVar(&c.MaxPartitions, "sink.max-partitions", c.MaxPartitions, "roll once a batch spans this many hour partitions")
 	fs.StringVar(&c.Compression, "sink.compression", c.Compression, "Parquet compression: zstd, snappy, gzip, lz4 or none")
-	fs.IntVar(&c.WriteRetries, "sink.write-retries", c.WriteRetries, "retries of a failed file write before the sink stops")
+	fs.IntVar(&c.WriteRetries, "sink.write-retries", c.WriteRetries, "retries of a failed lake write before the sink stops (-1: retry until the store is back, holding consumption)")
+	fs.DurationVar(&c.RetryMaxBackoff, "sink.retry-max-backoff", c.RetryMaxBackoff, "longest wait between two retries of a lake write")
 	fs.DurationVar(&c.ManifestRetention, "sink.manifest-retention", c.ManifestRetention, "how long batch manifests are kept while running")
 }
 
@@ -74,7 +82,7 @@ func (c Config) Validate() error {
 	var errs []error
 	if strings.TrimSpace(c.Root) == "" {
 		errs = append(errs, errors.New("sink.root: must not be empty"))
-	} else if _, err := parseRoot(c.Root); err != nil {
+	} else if err := checkRoot(c.Root); err != nil {
 		errs = append(errs, fmt.Errorf("sink.root: %w", err))
 	}
 	if c.MaxRows < 1 {
@@ -95,8 +103,11 @@ func (c Config) Validate() error {
 	if _, err := codec(c.Compression); err != nil {
 		errs = append(errs, fmt.Errorf("sink.compression: %w", err))
 	}
-	if c.WriteRetries < 0 {
-		errs = append(errs, fmt.Errorf("sink.write_retries: %d, want 0 or more", c.WriteRetries))
+	if c.WriteRetries < -1 {
+		errs = append(errs, fmt.Errorf("sink.write_retries: %d, want -1 (forever) or 0 or more", c.WriteRetries))
+	}
+	if c.RetryMaxBackoff < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("sink.retry_max_backoff: %s, want at least 100ms", c.RetryMaxBackoff))
 	}
 	if c.ManifestRetention <= 0 {
 		errs = append(errs, fmt.Errorf("sink.manifest_retention: %s, want a positive duration", c.ManifestRetention))

@@ -22,7 +22,8 @@ func TestConfigValidate(t *testing.T) {
 		{"file url", func(c *Config) { c.Root = "file:///var/lib/sillage/lake" }, ""},
 		{"relative file url", func(c *Config) { c.Root = "file://./lake" }, ""},
 		{"empty root", func(c *Config) { c.Root = " " }, "sink.root: must not be empty"},
-		{"s3 not yet", func(c *Config) { c.Root = "s3://bucket/lake" }, "sink.root"},
+		{"s3 url", func(c *Config) { c.Root = "s3://bucket/lake?endpoint=http://127.0.0.1:7070&path_style=true" }, ""},
+		{"s3 without bucket", func(c *Config) { c.Root = "s3:///lake" }, "no bucket"},
 		{"unknown scheme", func(c *Config) { c.Root = "ftp://host/x" }, "unsupported scheme"},
 		{"file url with host", func(c *Config) { c.Root = "file://server/x" }, "not host"},
 		{"max rows", func(c *Config) { c.MaxRows = 0 }, "sink.max_rows"},
@@ -30,7 +31,8 @@ func TestConfigValidate(t *testing.T) {
 		{"max age", func(c *Config) { c.MaxAge = 0 }, "sink.max_age"},
 		{"max partitions", func(c *Config) { c.MaxPartitions = 0 }, "sink.max_partitions"},
 		{"compression", func(c *Config) { c.Compression = "bzip2" }, "sink.compression"},
-		{"retries", func(c *Config) { c.WriteRetries = -1 }, "sink.write_retries"},
+		{"retries", func(c *Config) { c.WriteRetries = -2 }, "sink.write_retries"},
+		{"retry backoff", func(c *Config) { c.RetryMaxBackoff = time.Millisecond }, "sink.retry_max_backoff"},
 		{"manifest retention", func(c *Config) { c.ManifestRetention = 0 }, "sink.manifest_retention"},
 	}
 	for _, c := range cases {

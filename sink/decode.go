@@ -114,7 +114,7 @@ func decode[T any](ctx context.Context, t *task, rec *kgo.Record, fn func(contex
 		if !transient(derr) {
 			return v, derr, nil
 		}
-		if attempt >= t.s.cfg.WriteRetries || ctx.Err() != nil {
+		if (t.s.cfg.WriteRetries >= 0 && attempt >= t.s.cfg.WriteRetries) || ctx.Err() != nil {
 			return v, nil, fmt.Errorf("sink: decoding %s[%d]@%d: %w", rec.Topic, rec.Partition, rec.Offset, derr)
 		}
 		t.log.Warn("decoding failed for a reason outside the record; retrying", "offset", rec.Offset, "err", derr)
@@ -123,7 +123,7 @@ func decode[T any](ctx context.Context, t *task, rec *kgo.Record, fn func(contex
 			return v, nil, ctx.Err()
 		case <-time.After(backoff):
 		}
-		backoff *= 2
+		backoff = min(2*backoff, t.s.cfg.RetryMaxBackoff)
 	}
 }
 

@@ -18,7 +18,8 @@
 // Guarantees:
 //
 //   - Durable before committed. Each file is written to a temporary file in
-//     its directory, fsynced, renamed and the directory fsynced (ObjectStore.Put);
+//     its directory, fsynced, renamed and the directory fsynced; an S3 object
+//     is one PUT or one completed multipart upload (ObjectStore.Put);
 //     DurableOffset moves past a batch only once all its files are stored, and
 //     the runner commits no further.
 //   - Exactly once in the lake. File names depend only on the topic,
@@ -33,11 +34,32 @@
 //     failed table (stage "sink", reason, the payload as received), counted in
 //     sillage_sink_decode_failures_total.
 //
-// Failure: a write that still fails after Config.WriteRetries retries, or a
-// schema registry that stays unreachable, makes the task return an error,
-// which stops the runner with nothing further committed. Limits: a resume in
-// the middle of a batch (records deleted by retention, offsets moved by hand)
-// can duplicate that batch's rows and is logged; a partition owned by two
-// instances at once (a zombie after a lost session) can too. Temporary files
-// left by a crash are hidden (".name.tmp-*") and ignored by readers.
+// Object stores: the local folder (a path or file:// URL, the embedded
+// default) and S3 (s3://bucket/prefix?endpoint=…, see ParseS3URL) through
+// minio-go, with multipart uploads above the part size. OpenStore checks an
+// S3 bucket at start (HeadBucket) and names the bucket and endpoint when it
+// is missing or unreachable.
+//
+// Outages: a failed object store operation (a write, the manifest listing of
+// a new task) is retried with a backoff doubling up to
+// Config.RetryMaxBackoff, by default until it succeeds. The task stays
+// blocked meanwhile, and with it the runner's loop: nothing is polled or
+// committed, memory stays bounded by the open batches, /readyz reports the
+// "lake" check not ready and sillage_sink_store_up is 0. When the store is
+// back the same batch is written (same names) and the sink goes on without
+// loss or duplicate. A stop (SIGTERM) during an outage ends the retries; the
+// runner's final flush tries for up to 30 s more, then the process exits
+// with the unwritten batches uncommitted (re-read at restart). With
+// Config.WriteRetries >= 0 the task instead fails after that many retries,
+// which stops the runner with nothing further committed (for an orchestrator
+// that restarts the process). An outage longer than the group's rebalance
+// timeout while another instance joins costs this instance its partitions
+// (the other one re-reads from the last commit; nothing is lost). A schema
+// registry that stays unreachable is retried the same way.
+//
+// Limits: a resume in the middle of a batch (records deleted by retention,
+// offsets moved by hand) can duplicate that batch's rows and is logged; a
+// partition owned by two instances at once (a zombie after a lost session)
+// can too. Temporary files left by a crash are hidden (".name.tmp-*") and
+// ignored by readers.
 package sink

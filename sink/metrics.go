@@ -14,6 +14,7 @@ type metrics struct {
 	decodeFailures *prometheus.CounterVec
 	duplicates     prometheus.Counter
 	writeErrors    prometheus.Counter
+	storeUp        prometheus.Gauge
 	bufferedRows   prometheus.Gauge
 	replayedRolls  prometheus.Counter
 }
@@ -47,7 +48,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sillage_sink_write_errors_total",
-			Help: "Failed attempts to write a file or manifest to the lake (retried).",
+			Help: "Failed object store operations of the lake (writes of files and manifests, listings), each retried.",
+		}),
+		storeUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sillage_sink_store_up",
+			Help: "1 while the lake's object store answers, 0 after a failed operation until one succeeds (the sink then retries and holds consumption).",
 		}),
 		bufferedRows: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sillage_sink_buffered_rows",
@@ -58,11 +63,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Batches rewritten after a restart along the boundaries of an uncommitted earlier run.",
 		}),
 	}
+	m.storeUp.Set(1)
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.rowsWritten, m.filesWritten, m.bytesWritten, m.flushDuration,
-		m.decodeFailures, m.duplicates, m.writeErrors, m.bufferedRows, m.replayedRolls} {
+		m.decodeFailures, m.duplicates, m.writeErrors, m.storeUp, m.bufferedRows, m.replayedRolls} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

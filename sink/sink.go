@@ -122,8 +122,56 @@ func (s *Sink) TaskFactory() stream.TaskFactory { return s.NewTask }
 // Store returns the lake's object store.
 func (s *Sink) Store() ObjectStore { return s.store }
 
-// Ready reports whether the last attempt to write to the lake succeeded.
+// Ready reports whether the last attempt to write to the lake succeeded:
+// false while the object store is failing (the sink then retries and holds
+// consumption), true again after the first success.
 func (s *Sink) Ready() bool { return !s.writeFailing.Load() }
+
+// retry runs op (an object store call) until it succeeds, with a backoff
+// doubling from 100ms up to Config.RetryMaxBackoff. It gives up after
+// Config.WriteRetries retries (never when it is -1) or when ctx ends. While
+// op fails the sink reports not ready and sillage_sink_store_up is 0; the
+// caller, blocked here, holds the runner's loop, so no record is polled and
+// no offset committed until the store answers again: memory stays bounded
+// by the open batches.
+func (s *Sink) retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
+	backoff := 100 * time.Millisecond
+	var failingSince, logged time.Time
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil {
+			if attempt > 0 {
+				log.Info("object store answers again", "op", what, "attempts", attempt+1, "failing_for", time.Since(failingSince).Round(time.Millisecond))
+			}
+			if s.writeFailing.CompareAndSwap(true, false) {
+				s.metrics.storeUp.Set(1)
+			}
+			return nil
+		}
+		if attempt == 0 {
+			failingSince = time.Now()
+		}
+		s.metrics.writeErrors.Inc()
+		if !s.writeFailing.Swap(true) {
+			s.metrics.storeUp.Set(0)
+		}
+		if ctx.Err() != nil || (s.cfg.WriteRetries >= 0 && attempt >= s.cfg.WriteRetries) {
+			return fmt.Errorf("sink: %s in %s: %w", what, s.store, err)
+		}
+		// Log the first failures, then about once a minute.
+		if attempt < 3 || time.Since(logged) >= time.Minute {
+			logged = time.Now()
+			log.Warn("object store operation failed; retrying (consumption is held meanwhile)", "op", what, "attempt", attempt+1,
+				"failing_for", time.Since(failingSince).Round(time.Millisecond), "next_in", backoff, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sink: %s in %s: %w (gave up: %w)", what, s.store, err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, s.cfg.RetryMaxBackoff)
+	}
+}
 
 // NewTask creates the task of one input partition. It lists the partition's
 // batch manifests so that a restart reproduces the previous run's files.
@@ -132,11 +180,17 @@ func (s *Sink) NewTask(ctx context.Context, tp stream.TopicPartition, _ map[stri
 	if !ok {
 		return nil, fmt.Errorf("sink: no table for topic %s", tp.Topic)
 	}
-	refs, bad, err := listManifests(ctx, s.store, tp.Topic, tp.Partition)
+	log := s.log.With("topic", tp.Topic, "partition", tp.Partition)
+	var refs []manifestRef
+	var bad []string
+	err := s.retry(ctx, log, "listing batch manifests", func() error {
+		var err error
+		refs, bad, err = listManifests(ctx, s.store, tp.Topic, tp.Partition)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	log := s.log.With("topic", tp.Topic, "partition", tp.Partition)
 	var recent *recentIDs
 	if table == TableEvents {
 		recent = newRecentIDs(s.cfg.DedupEvents)

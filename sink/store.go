@@ -39,8 +39,22 @@ type ObjectInfo struct {
 // ErrNotFound is wrapped by Get for a missing object.
 var ErrNotFound = errors.New("object not found")
 
-// OpenStore opens the store a root names: a plain path or a file:// URL.
+// OpenStore opens the store a root names: a plain path, a file:// URL or
+// an s3:// URL (see ParseS3URL). An S3 bucket is checked (HeadBucket)
+// within S3StartupTimeout.
 func OpenStore(root string) (ObjectStore, error) {
+	return OpenStoreContext(context.Background(), root)
+}
+
+// OpenStoreContext is OpenStore with a context for the S3 bucket check.
+func OpenStoreContext(ctx context.Context, root string) (ObjectStore, error) {
+	if isS3Root(root) {
+		loc, err := ParseS3URL(root)
+		if err != nil {
+			return nil, err
+		}
+		return NewS3Store(ctx, loc)
+	}
 	dir, err := parseRoot(root)
 	if err != nil {
 		return nil, err
@@ -48,8 +62,20 @@ func OpenStore(root string) (ObjectStore, error) {
 	return NewLocalStore(dir)
 }
 
-// parseRoot returns the local directory of a root, or an error naming what
-// is unsupported.
+func isS3Root(root string) bool { return strings.HasPrefix(strings.ToLower(root), "s3://") }
+
+// checkRoot reports what is wrong with a root without opening it.
+func checkRoot(root string) error {
+	if isS3Root(root) {
+		_, err := ParseS3URL(root)
+		return err
+	}
+	_, err := parseRoot(root)
+	return err
+}
+
+// parseRoot returns the local directory of a non-S3 root, or an error
+// naming what is unsupported.
 func parseRoot(root string) (string, error) {
 	if !strings.Contains(root, "://") {
 		return root, nil
@@ -72,10 +98,8 @@ func parseRoot(root string) (string, error) {
 			return "", fmt.Errorf("%q: no path", root)
 		}
 		return p, nil
-	case "s3":
-		return "", fmt.Errorf("%q: s3:// lakes are not supported yet", root)
 	}
-	return "", fmt.Errorf("%q: unsupported scheme %q (want a path or file://)", root, u.Scheme)
+	return "", fmt.Errorf("%q: unsupported scheme %q (want a path, file:// or s3://)", root, u.Scheme)
 }
 
 // checkKey rejects keys that could escape the root.

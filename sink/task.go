@@ -3,7 +3,6 @@ package sink
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -221,28 +220,12 @@ func (t *task) roll(ctx context.Context) error {
 	return nil
 }
 
-// put stores one object, retrying with backoff.
+// put stores one object, retrying with backoff (see Sink.retry).
 func (t *task) put(ctx context.Context, key string, data []byte) error {
-	backoff := 100 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	return t.s.retry(ctx, t.log, "storing "+key, func() error {
 		_, err := t.s.store.Put(ctx, key, bytes.NewReader(data))
-		if err == nil {
-			t.s.writeFailing.Store(false)
-			return nil
-		}
-		t.s.metrics.writeErrors.Inc()
-		t.s.writeFailing.Store(true)
-		if attempt >= t.s.cfg.WriteRetries || ctx.Err() != nil {
-			return fmt.Errorf("sink: storing %s in %s: %w", key, t.s.store, err)
-		}
-		t.log.Warn("storing a lake object failed; retrying", "key", key, "attempt", attempt+1, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("sink: storing %s in %s: %w", key, t.s.store, ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
+		return err
+	})
 }
 
 func (t *task) noteManifest(ref manifestRef) {
