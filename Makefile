@@ -8,6 +8,7 @@
 #   make test-accuracy  accuracy on the whole of the real data (uap-core)
 #   make test-integration   real-Kafka and S3 tests only (starts and stops Kafka and S3)
 #   make test-race    unit tests with the race detector (slow on 2 cores)
+#   make test-spark   README's Spark recipe on a REES46 lake (installs pyspark)
 #   make build | bench | lint | kafka-start | kafka-stop | s3-start | s3-stop | clean
 #
 # Package lists can be narrowed, e.g. `make test-unit UNIT_PKGS=./collector/...`.
@@ -35,10 +36,10 @@ GOTESTFLAGS ?=
 KAFKA_PORT ?= 19092
 export KAFKA_PORT
 
-.PHONY: test test-accuracy test-sdk test-browser test-deps test-deps-apt test-unit test-integration test-e2e test-race test-tag test-deps-tag \
+.PHONY: test test-accuracy test-sdk test-spark test-browser test-deps test-deps-apt test-unit test-integration test-e2e test-race test-tag test-deps-tag \
 	build bench lint vet fmt-check shellcheck kafka-install kafka-start kafka-stop s3-install s3-start s3-stop clean
 
-test: test-deps lint test-unit test-accuracy test-tag test-browser test-sdk test-integration
+test: test-deps lint test-unit test-accuracy test-tag test-browser test-sdk test-spark test-integration
 
 # ---- dependencies of the tests ------------------------------------------------
 # Everything a fresh machine needs beyond Go, Java 17 and Maven is installed here.
@@ -137,6 +138,10 @@ test-browser:
 # @segment/analytics-node (npm) against the real binary: every SDK call accepted.
 test-sdk:
 	bash scripts/test-sdk.sh
+
+# README's Spark recipe run for real: pyspark (PyPI, into .tools/spark-venv) reads a REES46 lake.
+test-spark:
+	bash scripts/test-spark.sh
 
 # ---- everything else ----------------------------------------------------------
 build:

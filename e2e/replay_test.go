@@ -239,6 +239,7 @@ func TestREES46ReplayWithRestart(t *testing.T) {
 	for _, r := range rows {
 		require.Equal(t, 1, seen[r.MessageID], "row on line %d in the lake once", r.Line)
 	}
+	checkLakeQuery(t, dataDir)
 
 	// The segment: exactly the users who carted and did not buy within 10
 	// minutes, among those decided when the data ends.
@@ -279,6 +280,31 @@ func TestREES46ReplayWithRestart(t *testing.T) {
 	t.Logf("%d transitions on the membership topic", len(all))
 	checkKcat(t, broker, "sillage.segments.membership", all)
 	p.stop(t)
+}
+
+// checkLakeQuery reads the replayed lake with `sillage lake query`
+// (DuckDB), as an analyst would.
+func checkLakeQuery(t *testing.T, dataDir string) {
+	t.Helper()
+	lakeQuery := func(sql string) string {
+		t.Helper()
+		cmd := exec.Command(sillageBinary(t), "lake", "query", "-data.dir", dataDir, "-format", "csv", sql)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		require.NoError(t, err, "sillage lake query %q: %s", sql, stderr.String())
+		return string(out)
+	}
+	require.Equal(t, "type,rows,events\ntrack,17434,17434\n",
+		lakeQuery("select type, count(*) as rows, count(distinct event_id) as events from events group by 1"))
+	require.Equal(t, "event,rows,revenue\n"+
+		"Order Completed,214,59442.63\n"+
+		"Product Added,165,\n"+
+		"Product Viewed,17055,\n",
+		lakeQuery("select event, count(*) as rows, round(sum(revenue), 2) as revenue from events group by 1 order by 1"))
+	require.Equal(t, "orders,revenue,currency\n214,59442.63,USD\n",
+		lakeQuery("select count(distinct order_id) as orders, round(sum(revenue), 2) as revenue, any_value(currency) as currency "+
+			"from events where event = 'Order Completed'"))
 }
 
 const cartAbandonment10m = `

@@ -118,7 +118,7 @@ func (c Config) Validate() error {
 func codec(name string) (compress.Codec, error) {
 	switch strings.ToLower(name) {
 	case "zstd":
-		return &parquet.Zstd, nil
+		return lakeZstd, nil
 	case "snappy":
 		return &parquet.Snappy, nil
 	case "gzip":

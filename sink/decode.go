@@ -114,7 +114,10 @@ func decode[T any](ctx context.Context, t *task, rec *kgo.Record, fn func(contex
 		if !transient(derr) {
 			return v, derr, nil
 		}
-		if (t.s.cfg.WriteRetries >= 0 && attempt >= t.s.cfg.WriteRetries) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return v, nil, fmt.Errorf("sink: decoding %s[%d]@%d: %w (last error: %w)", rec.Topic, rec.Partition, rec.Offset, ctx.Err(), derr)
+		}
+		if t.s.cfg.WriteRetries >= 0 && attempt >= t.s.cfg.WriteRetries {
 			return v, nil, fmt.Errorf("sink: decoding %s[%d]@%d: %w", rec.Topic, rec.Partition, rec.Offset, derr)
 		}
 		t.log.Warn("decoding failed for a reason outside the record; retrying", "offset", rec.Offset, "err", derr)

@@ -3,6 +3,8 @@
 //
 //	sillage [flags]              run (see -help)
 //	sillage replay [flags]       replay the REES46 clickstream into a collector
+//	sillage lake query SQL       run SQL over the Parquet lake with DuckDB
+//	sillage lake ddl [flags]     print CREATE TABLE statements for Athena, Trino, Spark
 //	sillage version              print the version
 package main
 
@@ -31,11 +33,13 @@ func run(args []string) int {
 		switch args[0] {
 		case "replay":
 			return replayMain(args[1:])
+		case "lake":
+			return lakeMain(args[1:], os.Stdin, os.Stdout, os.Stderr)
 		case "version":
 			fmt.Println("sillage", version)
 			return 0
 		default:
-			fmt.Fprintf(os.Stderr, "sillage: unknown command %q (commands: replay, version; flags: sillage -help)\n", args[0])
+			fmt.Fprintf(os.Stderr, "sillage: unknown command %q (commands: replay, lake, version; flags: sillage -help)\n", args[0])
 			return 2
 		}
 	}

@@ -98,6 +98,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: sillage [flags]          run the roles of -target (default: everything, embedded broker)")
 		fmt.Fprintln(fs.Output(), "       sillage replay [flags]   replay the REES46 clickstream into a collector (sillage replay -help)")
+		fmt.Fprintln(fs.Output(), "       sillage lake query SQL   SQL over the Parquet lake with DuckDB (sillage lake -help)")
+		fmt.Fprintln(fs.Output(), "       sillage lake ddl [flags] CREATE TABLE statements for Athena, Trino, Spark")
 		fmt.Fprintln(fs.Output(), "       sillage version")
 		fmt.Fprintln(fs.Output(), "\nflags (defaults, then -config.file, then flags):")
 		fs.PrintDefaults()
