@@ -37,15 +37,15 @@ KAFKA_PORT ?= 19092
 export KAFKA_PORT
 
 .PHONY: test test-accuracy test-sdk test-spark test-browser test-deps test-deps-apt test-unit test-integration test-e2e test-race test-tag test-deps-tag \
-	build bench lint vet fmt-check shellcheck kafka-install kafka-start kafka-stop s3-install s3-start s3-stop clean
+	build bench lint vet fmt-check shellcheck kafka-install mailpit-install kafka-start kafka-stop s3-install s3-start s3-stop clean
 
 test: test-deps lint test-unit test-accuracy test-tag test-browser test-sdk test-spark test-integration
 
 # ---- dependencies of the tests ------------------------------------------------
 # Everything a fresh machine needs beyond Go, Java 17 and Maven is installed here.
-# Hooks for later issues: mailpit, DuckDB, Chromium +
-# playwright-core / @segment/analytics-node for tag/ — add them as prerequisites.
-test-deps: kafka-install s3-install test-deps-tag test-deps-apt
+# Hooks for later issues: Chromium + playwright-core / @segment/analytics-node for
+# tag/ — add them as prerequisites.
+test-deps: kafka-install s3-install mailpit-install test-deps-tag test-deps-apt
 
 # Debian packages the tests use: kcat reads the embedded broker as a newcomer would;
 # curl checks and prepares the S3 test server (scripts/s3.sh).
@@ -63,6 +63,11 @@ kafka-install:
 # The S3 test server: versitygw built with go install (Go module proxy) into .tools/s3.
 s3-install:
 	bash scripts/s3.sh install
+
+# The real SMTP server of the e-mail workflow tests (github.com/axllent/mailpit
+# through the Go module proxy, cached in .tools/mailpit/; ~1-2 min to build once).
+mailpit-install:
+	bash scripts/mailpit.sh install
 
 # HOOK (tag/ browser tests): npm deps, and Debian's chromium when a test needs it.
 test-deps-tag:
@@ -88,6 +93,8 @@ vet:
 	$(GO) vet $(VET_PKGS)
 
 # ---- tests ----------------------------------------------------------------------
+# segmenter/workflow's e-mail tests start mailpit (make mailpit-install): they
+# find it in .tools/mailpit/, skip without it, and fail without it under CI.
 test-unit:
 	SILLAGE_TEST_KAFKA_BROKERS= SILLAGE_TEST_S3_ENDPOINT= $(GO) test -count=1 -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) $(UNIT_PKGS)
 	@if [ -n "$(strip $(RACE_PKGS))" ]; then \
@@ -105,19 +112,22 @@ test-race:
 	$(GO) test -count=1 -race -timeout 40m $(GOTESTFLAGS) $(UNIT_PKGS)
 
 # Starts Kafka and the S3 server, runs the real-Kafka suites, the S3 suites and e2e/
-# (whose S3 outage test runs a private server it can stop), and stops both whatever happens.
-test-integration: kafka-install s3-install
+# (whose S3 outage test runs a private server it can stop; the e-mail tests start
+# their own mailpit), and stops both whatever happens.
+test-integration: kafka-install s3-install mailpit-install
 	@trap 'bash scripts/kafka.sh stop; bash scripts/s3.sh stop' EXIT; trap 'exit 130' INT TERM; \
 	brokers=$$(bash scripts/kafka.sh start); \
 	echo "real Kafka at $$brokers"; \
 	s3=$$(bash scripts/s3.sh start); \
 	echo "S3 server (versitygw) at $$s3"; \
 	export SILLAGE_TEST_KAFKA_BROKERS=$$brokers SILLAGE_TEST_KAFKA_SCRIPT=$(CURDIR)/scripts/kafka.sh SILLAGE_TEST_S3_ENDPOINT=$$s3; \
+	export SILLAGE_TEST_MAILPIT=$$(bash scripts/mailpit.sh path); \
 	$(GO) test -count=1 -tags integration -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) $(REAL_KAFKA_PKGS); \
 	$(GO) test -count=1 -tags integration -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) -run '$(S3_RUN)' $(S3_PKGS); \
 	$(E2E)
 
-# Needs SILLAGE_TEST_KAFKA_BROKERS (test-integration sets it).
+# Needs SILLAGE_TEST_KAFKA_BROKERS (test-integration sets it); the e-mail
+# journey test also needs mailpit (make mailpit-install).
 test-e2e:
 	@$(E2E)
 

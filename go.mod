@@ -26,6 +26,7 @@ require (
 	github.com/ua-parser/uap-go v0.0.0-20260529044130-17c35e68e58c
 	github.com/valyala/fasthttp v1.79.0
 	github.com/valyala/fastjson v1.6.10
+	github.com/wneessen/go-mail v0.8.1
 	golang.org/x/time v0.16.0
 	gopkg.in/yaml.v3 v3.0.1
 )

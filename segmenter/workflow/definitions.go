@@ -17,9 +17,28 @@ import (
 
 // Spec is one workflow as written under `workflows:` in the definitions file.
 type Spec struct {
-	Name    string       `yaml:"name"`
-	Trigger TriggerSpec  `yaml:"trigger"`
-	Actions []ActionSpec `yaml:"actions"`
+	Name    string      `yaml:"name"`
+	Trigger TriggerSpec `yaml:"trigger"`
+	// Reentry says when a profile may run the workflow again: every_time
+	// (the default), once (ever), or cooldown (not within Cooldown of its
+	// last run, in event time).
+	Reentry  string        `yaml:"reentry"`
+	Cooldown time.Duration `yaml:"cooldown"`
+	// FrequencyCap bounds the runs per profile in a sliding window of event
+	// time.
+	FrequencyCap *CapSpec `yaml:"frequency_cap"`
+	// ExitOn ends the profile's waiting runs of the workflow on other
+	// transitions (leaving the trigger segment always does).
+	ExitOn []TriggerSpec `yaml:"exit_on"`
+	// QuietHours delays messages (email, webhook) due in quiet hours.
+	QuietHours *QuietHoursSpec `yaml:"quiet_hours"`
+	Actions    []ActionSpec    `yaml:"actions"`
+}
+
+// CapSpec: at most Max runs per profile within Per.
+type CapSpec struct {
+	Max int           `yaml:"max"`
+	Per time.Duration `yaml:"per"`
 }
 
 // TriggerSpec: which transition of which segment starts the workflow.
@@ -30,7 +49,18 @@ type TriggerSpec struct {
 
 // ActionSpec is one action; exactly one kind is set.
 type ActionSpec struct {
-	Webhook *WebhookSpec `yaml:"webhook"`
+	// Wait pauses the run (wall clock); the next actions run after it,
+	// unless the run exits meanwhile.
+	Wait time.Duration `yaml:"wait"`
+	// WaitFor pauses the run until the profile makes a transition (or the
+	// timeout); a later branch can test `arrived`.
+	WaitFor *WaitForSpec `yaml:"wait_for"`
+	// Branch runs Then or Else by a predicate.
+	Branch    *BranchSpec    `yaml:"branch"`
+	Webhook   *WebhookSpec   `yaml:"webhook"`
+	Email     *EmailSpec     `yaml:"email"`
+	Emit      *EmitSpec      `yaml:"emit"`
+	SetTraits *SetTraitsSpec `yaml:"set_traits"`
 }
 
 // WebhookSpec is an HTTP POST of the transition as JSON.
@@ -51,19 +81,115 @@ type WebhookSpec struct {
 
 // Workflow is a validated workflow.
 type Workflow struct {
-	Name    string
+	Name     string
+	Segment  string
+	On       schemas.Transition
+	Reentry  string        // every_time | once | cooldown
+	Cooldown time.Duration // with cooldown
+	CapMax   int           // 0: no frequency cap
+	CapPer   time.Duration
+	ExitOn   []Trigger
+	Quiet    *QuietHours // nil: none
+	Actions  []Action
+}
+
+// Trigger is a segment transition.
+type Trigger struct {
 	Segment string
 	On      schemas.Transition
-	Actions []Action
+}
+
+// Reentry policies.
+const (
+	ReentryEveryTime = "every_time"
+	ReentryOnce      = "once"
+	ReentryCooldown  = "cooldown"
+)
+
+// keepsRuns reports whether deciding a run needs the profile's past runs.
+func (w *Workflow) keepsRuns() bool { return w.Reentry != ReentryEveryTime || w.CapMax > 0 }
+
+// waits reports whether runs of w can wait (a wait action, quiet hours).
+func (w *Workflow) waits() bool {
+	return w.Quiet != nil || slices.ContainsFunc(w.Actions, func(a Action) bool { return a.Wait > 0 || a.WaitFor != nil })
+}
+
+// branches reports whether w has a branch (whose predicates read traits).
+func (w *Workflow) branches() bool {
+	return slices.ContainsFunc(w.Actions, func(a Action) bool { return a.Branch != nil })
+}
+
+// NeedsRuns reports whether any workflow has a re-entry policy, a
+// frequency cap or waits (and so needs the per-profile state, runs.go).
+func NeedsRuns(wfs []*Workflow) bool {
+	return slices.ContainsFunc(wfs, func(wf *Workflow) bool { return wf.keepsRuns() || wf.waits() })
 }
 
 // Action is one validated action of a workflow.
 type Action struct {
+	Wait    time.Duration // a wait, or wait_for's timeout
+	WaitFor *Trigger
+	Branch  *branchStep
+	Goto    int // > 0: go on at this index (the end of a branch's then)
 	Webhook *Webhook
+	Email   *Email
+	Emit    *Emit // emit and set_traits
 }
 
 // Kind names the action kind (metrics label).
-func (a Action) Kind() string { return "webhook" }
+func (a Action) Kind() string {
+	switch {
+	case a.WaitFor != nil:
+		return "wait_for"
+	case a.Wait > 0:
+		return "wait"
+	case a.Branch != nil:
+		return "branch"
+	case a.Goto > 0:
+		return "goto"
+	case a.Email != nil:
+		return "email"
+	case a.Emit != nil:
+		return a.Emit.kindName
+	}
+	return "webhook"
+}
+
+// Consent is the consent category the action requires.
+func (a Action) Consent() string {
+	switch {
+	case a.Wait > 0 || a.Branch != nil || a.Goto > 0:
+		return ""
+	case a.Email != nil:
+		return a.Email.Consent
+	case a.Emit != nil:
+		return a.Emit.Consent
+	}
+	return a.Webhook.Consent
+}
+
+// NeedsContacts reports whether any workflow sends e-mail, emits events or
+// waits (and so needs the contact directory, see contacts.go).
+func NeedsContacts(wfs []*Workflow) bool {
+	return needsProfiles(wfs) || anyAction(wfs, func(a Action) bool { return a.Email != nil || a.Branch != nil })
+}
+
+// needsProfiles reports whether the contact directory must keep every
+// consented profile's identifiers, latest consent and time zone: to emit
+// events as the profile, and to re-check consent and place quiet hours
+// after a wait.
+func needsProfiles(wfs []*Workflow) bool {
+	return slices.ContainsFunc(wfs, (*Workflow).waits) || anyAction(wfs, func(a Action) bool { return a.Emit != nil })
+}
+
+func anyAction(wfs []*Workflow, f func(Action) bool) bool {
+	for _, wf := range wfs {
+		if slices.ContainsFunc(wf.Actions, f) {
+			return true
+		}
+	}
+	return false
+}
 
 // Webhook is a validated webhook action.
 type Webhook struct {
@@ -133,19 +259,63 @@ func validate(defs *segmenter.Definitions, s Spec) (*Workflow, []error) {
 	default:
 		errs = append(errs, fmt.Errorf("trigger.on: %q, want entered or exited", s.Trigger.On))
 	}
+	wf.Reentry, wf.Cooldown = s.Reentry, s.Cooldown
+	switch s.Reentry {
+	case "":
+		wf.Reentry = ReentryEveryTime
+	case ReentryEveryTime, ReentryOnce:
+	case ReentryCooldown:
+		if s.Cooldown <= 0 {
+			errs = append(errs, fmt.Errorf("cooldown: %s, want > 0 with reentry cooldown", s.Cooldown))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("reentry: %q, want every_time, once or cooldown", s.Reentry))
+	}
+	if s.Cooldown != 0 && s.Reentry != ReentryCooldown {
+		errs = append(errs, fmt.Errorf("cooldown: given with reentry %q (want reentry: cooldown)", wf.Reentry))
+	}
+	if c := s.FrequencyCap; c != nil {
+		wf.CapMax, wf.CapPer = c.Max, c.Per
+		if c.Max < 1 {
+			errs = append(errs, fmt.Errorf("frequency_cap.max: %d, want >= 1", c.Max))
+		}
+		if c.Per <= 0 {
+			errs = append(errs, fmt.Errorf("frequency_cap.per: %s, want > 0", c.Per))
+		}
+		if c.Max > maxRunsKept {
+			errs = append(errs, fmt.Errorf("frequency_cap.max: %d, want at most %d", c.Max, maxRunsKept))
+		}
+	}
+	for i, e := range s.ExitOn {
+		tr := Trigger{Segment: e.Segment, On: schemas.Entered}
+		if _, ok := defs.Segment(e.Segment); !ok {
+			errs = append(errs, fmt.Errorf("exit_on[%d].segment: no segment %q is defined", i, e.Segment))
+		}
+		switch e.On {
+		case "entered", "":
+		case "exited":
+			tr.On = schemas.Exited
+		default:
+			errs = append(errs, fmt.Errorf("exit_on[%d].on: %q, want entered or exited", i, e.On))
+		}
+		wf.ExitOn = append(wf.ExitOn, tr)
+	}
+	if s.QuietHours != nil {
+		q, qerrs := validateQuietHours(*s.QuietHours)
+		wf.Quiet = q
+		errs = append(errs, qerrs...)
+	}
 	if len(s.Actions) == 0 {
 		errs = append(errs, errors.New("actions: at least one is required"))
 	}
-	for i, a := range s.Actions {
-		if a.Webhook == nil {
-			errs = append(errs, fmt.Errorf("actions[%d]: no action kind given (webhook)", i))
-			continue
+	if len(s.Actions) > 0 {
+		env, err := newBranchEnv()
+		if err != nil {
+			return wf, append(errs, fmt.Errorf("building the branch expression environment: %w", err))
 		}
-		wh, err := validateWebhook(*a.Webhook)
-		for _, e := range err {
-			errs = append(errs, fmt.Errorf("actions[%d].webhook.%w", i, e))
-		}
-		wf.Actions = append(wf.Actions, Action{Webhook: wh})
+		b := &builder{defs: defs, env: env, wf: wf}
+		b.add(s.Actions, "actions")
+		errs = append(errs, b.errs...)
 	}
 	return wf, errs
 }

@@ -88,7 +88,7 @@ workflows:
   - trigger: {}
     actions: [{webhook: {url: "http://h/x", secret: s}}]
 `, []string{`workflow "w": actions: at least one is required`, `workflow "w": name: defined twice`,
-			`workflow "w": actions[0]: no action kind given (webhook)`, `workflows[2]: name: required`, `workflows[2]: trigger.segment: required`}},
+			`workflow "w": actions[0]: no action kind given (wait, wait_for, branch, webhook, email, emit or set_traits)`, `workflows[2]: name: required`, `workflows[2]: trigger.segment: required`}},
 		"webhook": {`
 workflows:
   - name: w

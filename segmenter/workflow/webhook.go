@@ -24,6 +24,7 @@ const (
 	SignatureHeader      = "X-Sillage-Signature" // "sha256=" + hex HMAC-SHA256 of the body
 	IdempotencyKeyHeader = "Idempotency-Key"     // the transition id
 	WorkflowHeader       = "X-Sillage-Workflow"
+	ActionHeader         = "X-Sillage-Action" // the action's index in the workflow: key + action is unique
 	AttemptHeader        = "X-Sillage-Attempt"
 )
 
@@ -54,12 +55,12 @@ func Verify(secret, body []byte, header string) bool {
 	return hmac.Equal([]byte(header), []byte(Sign(secret, body)))
 }
 
-// sender posts webhooks with retries.
+// sender runs action attempts with retries.
 type sender struct {
 	client      *http.Client
 	backoffBase time.Duration
 	backoffMax  time.Duration
-	onAttempt   func(result string)
+	onAttempt   func(kind, result string)
 }
 
 // errPermanent marks a failure that retrying cannot fix (a 4xx answer).
@@ -72,23 +73,33 @@ func (e errPermanent) Unwrap() error { return e.err }
 // errors with exponential backoff (with jitter, honouring Retry-After up to
 // the maximum backoff) until w.MaxAttempts. It returns the last error, or
 // ctx's error if ctx ended first.
-func (s *sender) post(ctx context.Context, w *Webhook, wfName, idemKey string, body []byte) (attempts int, err error) {
+func (s *sender) post(ctx context.Context, w *Webhook, wfName string, action int, idemKey string, body []byte) (attempts int, err error) {
 	sig := Sign(w.Secret, body)
+	return s.retry(ctx, "webhook", w.MaxAttempts, func(attempt int) (time.Duration, error) {
+		return s.attempt(ctx, w, wfName, action, idemKey, sig, body, attempt)
+	})
+}
+
+// retry calls try until it succeeds, fails with errPermanent, or
+// maxAttempts were made, waiting with exponential backoff in between (at
+// least the wait try asked for, up to the maximum backoff). It returns the
+// last error, or ctx's error if ctx ended first.
+func (s *sender) retry(ctx context.Context, kind string, maxAttempts int, try func(attempt int) (time.Duration, error)) (attempts int, err error) {
 	for attempt := 1; ; attempt++ {
-		wait, err := s.attempt(ctx, w, wfName, idemKey, sig, body, attempt)
+		wait, err := try(attempt)
 		if err == nil {
-			s.onAttempt("ok")
+			s.onAttempt(kind, "ok")
 			return attempt, nil
 		}
 		if ctx.Err() != nil {
 			return attempt, ctx.Err()
 		}
 		var perm errPermanent
-		if errors.As(err, &perm) || attempt >= w.MaxAttempts {
-			s.onAttempt("failed")
+		if errors.As(err, &perm) || attempt >= maxAttempts {
+			s.onAttempt(kind, "failed")
 			return attempt, fmt.Errorf("after %d attempt(s): %w", attempt, err)
 		}
-		s.onAttempt("retry")
+		s.onAttempt(kind, "retry")
 		backoff := s.backoff(attempt)
 		if wait > backoff {
 			backoff = min(wait, s.backoffMax)
@@ -112,7 +123,7 @@ func (s *sender) backoff(attempt int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-func (s *sender) attempt(ctx context.Context, w *Webhook, wfName, idemKey, sig string, body []byte, attempt int) (retryAfter time.Duration, err error) {
+func (s *sender) attempt(ctx context.Context, w *Webhook, wfName string, action int, idemKey, sig string, body []byte, attempt int) (retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, w.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
@@ -124,6 +135,7 @@ func (s *sender) attempt(ctx context.Context, w *Webhook, wfName, idemKey, sig s
 	req.Header.Set(SignatureHeader, sig)
 	req.Header.Set(IdempotencyKeyHeader, idemKey)
 	req.Header.Set(WorkflowHeader, wfName)
+	req.Header.Set(ActionHeader, strconv.Itoa(action))
 	req.Header.Set(AttemptHeader, strconv.Itoa(attempt))
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -26,6 +26,7 @@ type hookServer struct {
 type received struct {
 	header http.Header
 	body   []byte
+	path   string
 }
 
 func newHookServer(tb testing.TB, statuses ...int) *hookServer {
@@ -34,7 +35,7 @@ func newHookServer(tb testing.TB, statuses ...int) *hookServer {
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		h.mu.Lock()
-		h.reqs = append(h.reqs, received{header: r.Header.Clone(), body: body})
+		h.reqs = append(h.reqs, received{header: r.Header.Clone(), body: body, path: r.URL.Path})
 		status := http.StatusOK
 		if len(h.statuses) > 0 {
 			status = h.statuses[min(len(h.reqs), len(h.statuses))-1]
@@ -57,7 +58,7 @@ func testSender() (*sender, *[]string) {
 	var results []string
 	var mu sync.Mutex
 	return &sender{client: http.DefaultClient, backoffBase: time.Millisecond, backoffMax: 5 * time.Millisecond,
-		onAttempt: func(r string) { mu.Lock(); results = append(results, r); mu.Unlock() }}, &results
+		onAttempt: func(_, r string) { mu.Lock(); results = append(results, r); mu.Unlock() }}, &results
 }
 
 func TestWebhookPost(t *testing.T) {
@@ -80,7 +81,7 @@ func TestWebhookPost(t *testing.T) {
 			s, results := testSender()
 			w := &Webhook{URL: srv.URL + "/hook", Secret: []byte("s3cret"), Timeout: time.Second, MaxAttempts: 4}
 			body := []byte(`{"id":"t1"}`)
-			n, err := s.post(context.Background(), w, "remind", "t1", body)
+			n, err := s.post(context.Background(), w, "remind", 0, "t1", body)
 			require.Equal(t, c.attempts, n)
 			if c.wantErr == "" {
 				require.NoError(t, err)
@@ -96,6 +97,7 @@ func TestWebhookPost(t *testing.T) {
 				require.False(t, Verify([]byte("wrong"), r.body, r.header.Get(SignatureHeader)))
 				require.Equal(t, "t1", r.header.Get(IdempotencyKeyHeader))
 				require.Equal(t, "remind", r.header.Get(WorkflowHeader))
+				require.Equal(t, "0", r.header.Get(ActionHeader))
 				require.Equal(t, strconv.Itoa(i+1), r.header.Get(AttemptHeader))
 				require.Equal(t, "application/json", r.header.Get("Content-Type"))
 			}
@@ -116,7 +118,7 @@ func TestWebhookNetworkErrorAndTimeoutRetry(t *testing.T) {
 	defer close(block)
 	s, results := testSender()
 	w := &Webhook{URL: slow.URL, Secret: []byte("k"), Timeout: 20 * time.Millisecond, MaxAttempts: 2}
-	n, err := s.post(context.Background(), w, "wf", "t", []byte("{}"))
+	n, err := s.post(context.Background(), w, "wf", 0, "t", []byte("{}"))
 	require.Equal(t, 2, n)
 	require.ErrorContains(t, err, "deadline exceeded")
 	require.Equal(t, []string{"retry", "failed"}, *results)
@@ -125,7 +127,7 @@ func TestWebhookNetworkErrorAndTimeoutRetry(t *testing.T) {
 	closed.Close() // connection refused
 	s, _ = testSender()
 	w = &Webhook{URL: closed.URL, Secret: []byte("k"), Timeout: time.Second, MaxAttempts: 3}
-	n, err = s.post(context.Background(), w, "wf", "t", []byte("{}"))
+	n, err = s.post(context.Background(), w, "wf", 0, "t", []byte("{}"))
 	require.Equal(t, 3, n)
 	require.ErrorContains(t, err, "after 3 attempt(s)")
 }
@@ -139,7 +141,7 @@ func TestWebhookStopsWhenContextEnds(t *testing.T) {
 		require.Eventually(t, func() bool { return len(srv.received()) == 1 }, 5*time.Second, time.Millisecond)
 		cancel()
 	}()
-	_, err := s.post(ctx, &Webhook{URL: srv.URL, Secret: []byte("k"), Timeout: time.Second, MaxAttempts: 5}, "wf", "t", []byte("{}"))
+	_, err := s.post(ctx, &Webhook{URL: srv.URL, Secret: []byte("k"), Timeout: time.Second, MaxAttempts: 5}, "wf", 0, "t", []byte("{}"))
 	require.ErrorIs(t, err, context.Canceled)
 }
 
