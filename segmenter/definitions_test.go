@@ -3,6 +3,7 @@ package segmenter
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func TestLoadDefinitionsBad(t *testing.T) {
 			`segment "cart_abandoned": absence.start: required`,
 			`segment "cart_abandoned": absence.within: -5m0s, want a positive duration`,
 		},
-		"two_kinds.bad.yaml": {`segment "both": exactly one kind (event, absence) must be given, found 2`},
+		"two_kinds.bad.yaml": {`segment "both": exactly one kind (event, absence, window, sequence, in_segments) must be given, found 2`},
 		"names.bad.yaml": {
 			`segment "Cart Abandoned": name: "Cart Abandoned" must be lower-case`,
 			`segment "dup": name: defined twice`,
@@ -88,4 +89,35 @@ func TestLoadDefinitionsMissingFile(t *testing.T) {
 	_, err := LoadDefinitions(filepath.Join(t.TempDir(), "nope.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.Contains(t, err.Error(), "reading segment definitions")
+}
+
+// TestREADMEExampleLoads keeps the README's definitions example valid.
+func TestREADMEExampleLoads(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "### Segments and workflows")
+	require.True(t, ok)
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	require.True(t, ok)
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok)
+	d, err := ParseDefinitions([]byte(block))
+	require.NoError(t, err)
+	kinds := map[string]bool{}
+	for _, s := range d.Segments {
+		kinds[s.Kind()] = true
+	}
+	require.Equal(t, map[string]bool{"event": true, "absence": true, "window": true, "sequence": true, "in_segments": true}, kinds)
+}
+
+func TestBenchDefinitionsAreTwentyMixed(t *testing.T) {
+	d, err := LoadDefinitions(filepath.Join("testdata", "bench20.yaml"))
+	require.NoError(t, err)
+	require.Len(t, d.Segments, 20)
+	kinds := map[string]int{}
+	for _, s := range d.Segments {
+		kinds[s.Kind()]++
+	}
+	require.Equal(t, map[string]int{"event": 5, "absence": 4, "window": 5, "sequence": 3, "in_segments": 3}, kinds)
+	require.Len(t, d.computed, 3)
 }

@@ -6,9 +6,14 @@
 // New returns a Segmenter whose NewTask is the stream.TaskFactory and whose
 // StreamConfig is the runner configuration (input: the enriched topic;
 // store: "profiles"). Per-profile state (memberships, open absence windows,
-// the last consent seen) lives in that store, so it is restored from its
+// sliding-window events, partial sequences, traits and computed traits, the
+// last consent seen) lives in that store, so it is restored from its
 // compacted changelog after a crash or rebalance, in step with the
-// committed outputs.
+// committed outputs. A task writes the states a batch changed once, at the
+// end of the batch (Tick, before the runner commits), as the JSON
+// encoding/json would write, and keeps up to 20,000 decoded states in
+// memory (used while the store still holds the value they were decoded
+// from: the task is the store's only writer).
 //
 // # Definitions
 //
@@ -22,15 +27,91 @@
 //     event matching `missing` arrives at an event time strictly before
 //     start+within, the profile enters when the window closes (event time of
 //     the entry = the deadline). A `missing` event after entry makes it exit.
+//   - window: a sliding window of `within` over the events matching `match`;
+//     the profile is a member while the window (t-within, t] holds at least
+//     `at_least` of them and, with `sum` (a numeric expression) and
+//     `sum_at_least`, while their sum is at least that. It enters on the
+//     event that reaches the threshold and exits when the window slides
+//     below it: a timer at the expiry (event time + within) of the event
+//     whose loss breaks the threshold, so exits are as timely as entries.
+//     An event at the very instant another expires is counted with it
+//     (no exit and re-entry at that instant). A late event (older than the
+//     profile's newest in the window) counts if it falls in the window
+//     ending at that newest event, and an entry it causes is dated then;
+//     an exit already decided (the watermark, or a newer event of the
+//     profile, passed it) is not undone: a late event that would have
+//     prevented it makes the profile enter again.
+//   - sequence: `steps` (at least 2 predicates) matched in order, the last
+//     less than `within` after the first; the profile enters on the last
+//     step, and exits on an event matching `exit` or `member_for` after
+//     entering (a timer), both optional. While a member, steps are ignored.
+//     Steps are matched in the order the profile's events are applied (event
+//     time, except for late events); the latest start of a partial match
+//     is kept for each step, as it expires last.
+//   - in_segments: `all`, `any` and `none` lists of segment names; the
+//     profile is a member while in all of `all`, in one of `any` (when
+//     given) and in none of `none`. It follows the segments it names on
+//     events and when their timers fire.
 //
-// Predicates are CEL expressions over the variable `event` (see Event for
+// Predicates are CEL expressions over the variables `event` (see Event for
 // the fields: type, name, properties, traits, context, consent, page, geo,
-// campaign, referrer, device, time…), type-checked at load: an unknown field
-// or a non-boolean expression is an error naming the segment and the field
+// campaign, referrer, device, time…) and `profile` (see Profile: traits,
+// computed, segments), type-checked at load: an unknown field or a
+// non-boolean expression is an error naming the segment and the field
 // (e.g. `segment "x": event.enter: ERROR: <input>:1:6: undefined field 'nmae'`).
+// Date conditions use CEL's timestamps and durations over event time
+// (event.time.getHours("Europe/Paris") >= 18, event.time -
+// timestamp(profile.computed.first_seen) > duration("720h")); consent
+// conditions read event.consent (the consent of the event being applied).
 // An evaluation error at run time (a missing map key) counts as no match and
 // in sillage_segmenter_predicate_errors_total; write has(event.properties.x).
 // The file's `workflows:` section is parsed by package segmenter/workflow.
+//
+// # Profiles: traits, computed traits, membership
+//
+// profile.traits are the profile's identify traits, merged by top-level key
+// (a null removes a key; at most maxTraits keys), kept only when some
+// predicate reads profile.traits. profile.computed holds the computed
+// traits of the file's `computed:` section: each an aggregate (count, sum,
+// min, max, first, last) of `value` over the profile's events matching
+// `where`, e.g. a lifetime value:
+//
+//	computed:
+//	  - name: lifetime_value
+//	    aggregate: sum
+//	    where: event.type == "track" && event.name == "Order Completed" && has(event.properties.revenue)
+//	    value: event.properties.revenue
+//
+// Numbers are float64 (count and sum read 0 before any event; first and last
+// are absent until set: use has()); timestamps are kept as RFC 3339
+// strings (compare them with timestamp(...)). Computed-trait expressions
+// read `event` only. Traits and computed traits include the event being
+// applied. A reference to an undefined computed trait is a load error.
+//
+// segment("x") (a macro for "x" in profile.segments) is true while the
+// profile is in segment x; the name must be a literal, and profile.segments
+// can be read in no other way, so that every reference is known at load: an
+// unknown segment is an error, and so is a cycle, named
+// (`segment "a": refers to itself through segment membership: cycle a → b → a`).
+// Segments are decided in dependency order (file order otherwise), so
+// segment("x") sees x as decided for the current event. A predicate using
+// segment() is evaluated on the profile's events only; an in_segments
+// segment also follows timers.
+//
+// # State bounds and duplicates
+//
+// A count-only window keeps its newest at_least event times per profile
+// (enough to decide it exactly); one with a sum keeps at most
+// maxWindowEvents (1,000) events per profile, and beyond that drops the
+// oldest (the sum then covers only the newest 1,000). A sequence keeps one
+// start time per step (at most maxSequenceSteps, 16). The state of a window
+// or a partial sequence that is no longer needed is dropped by a sweep
+// timer, one per profile, an hour (sweepGrace) after its newest event
+// expires: until then an event arriving late still finds it. The hashes of the
+// last maxSeen (8) event ids that changed a profile are kept: an upstream
+// duplicate (the same event id under a new offset) is ignored, so it is not
+// counted twice in windows or computed traits. Traits and computed traits
+// are kept for as long as the profile keeps personalisation consent.
 //
 // # Absence windows and re-entry
 //
@@ -61,7 +142,9 @@
 //
 // A replay of old data is therefore never advanced by the wall clock:
 // windows still open when the replayed data ends stay pending (counted in
-// sillage_segmenter_timers_pending) until newer events arrive. An event
+// sillage_segmenter_timers_pending, which counts segment timers — absence
+// windows, window exits, sequence member_for — and not the sweeps) until
+// newer events arrive. An event
 // older than the watermark is late (sillage_segmenter_late_events_total)
 // and still applied: a late `start` opens a window that may close at the
 // next tick; a late `missing` after an entry makes the profile exit.
@@ -80,8 +163,10 @@
 // # Guarantees and failures
 //
 // Transition ids are deterministic: a hash of segment, profile, transition
-// and cause (the event id, or the window's deadline and opening event), so
-// re-running the same input yields the same ids. With the transactional
+// and cause (the event id; for a timer its deadline, and for an absence
+// window its opening event; for an in_segments segment following a timer,
+// the segment and cause it follows), so re-running the same input yields
+// the same ids. With the transactional
 // runner, outputs, state and offsets commit together; the store also keeps
 // the last applied input offset, so records redelivered after a restore are
 // skipped. A record that cannot be decoded goes to the failed topic (stage

@@ -2,12 +2,18 @@ package segmenter
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"reflect"
+	"slices"
+	"strconv"
 	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
 
 	"github.com/sillage/sillage/schemas"
@@ -85,67 +91,167 @@ type EventDevice struct {
 	Type    string `cel:"type"`
 }
 
-// needs says which JSON members of the event some predicate reads, so that
-// events are only parsed as far as the definitions require.
-type needs struct{ properties, traits, context bool }
-
-func (n needs) or(o needs) needs {
-	return needs{n.properties || o.properties, n.traits || o.traits, n.context || o.context}
+// Profile is what a predicate sees as the variable `profile`: the
+// profile's state before the current event's segments are decided (traits
+// and computed traits already include the current event).
+type Profile struct {
+	// Traits are the traits of the profile's identify events, merged
+	// (top-level keys; a null value removes a key).
+	Traits map[string]any `cel:"traits"`
+	// Computed are the computed traits of the definitions file (count and
+	// sum are 0 before any matching event; first/last are absent).
+	Computed map[string]any `cel:"computed"`
+	// Segments are the segments the profile is in, as keys: read them with
+	// segment("name") or "name" in profile.segments.
+	Segments map[string]bool `cel:"segments"`
 }
 
-// newEnv returns the CEL environment predicates compile in. Macros and the
-// standard library are available, plus the strings extension.
+// needs says which JSON members of the event, and which parts of the
+// profile, some expression reads, so that only those are built.
+type needs struct {
+	properties, traits, context                     bool
+	profileTraits, profileComputed, profileSegments bool
+}
+
+func (n needs) or(o needs) needs {
+	return needs{n.properties || o.properties, n.traits || o.traits, n.context || o.context,
+		n.profileTraits || o.profileTraits, n.profileComputed || o.profileComputed, n.profileSegments || o.profileSegments}
+}
+
+// newEnv returns the CEL environment expressions compile in. Macros and the
+// standard library are available, plus the strings extension and the macro
+// segment("name"), which stands for "name" in profile.segments.
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
-		ext.NativeTypes(reflect.TypeFor[Event](), ext.ParseStructTags(true)),
+		ext.NativeTypes(reflect.TypeFor[Event](), reflect.TypeFor[Profile](), ext.ParseStructTags(true)),
 		ext.Strings(),
 		cel.Variable("event", cel.ObjectType("segmenter.Event")),
+		cel.Variable("profile", cel.ObjectType("segmenter.Profile")),
+		cel.Macros(cel.GlobalMacro("segment", 1, expandSegment)),
 	)
 }
 
-// predicate is one compiled boolean expression.
+// expandSegment rewrites segment("x") into "x" in profile.segments; the
+// argument must be a string literal, so that references are known at load.
+func expandSegment(eh cel.MacroExprFactory, _ ast.Expr, args []ast.Expr) (ast.Expr, *cel.Error) {
+	arg := args[0]
+	if arg.Kind() != ast.LiteralKind || arg.AsLiteral().Type() != types.StringType {
+		return nil, eh.NewError(arg.ID(), `segment() takes a segment name in quotes, e.g. segment("cart_abandoned")`)
+	}
+	return eh.NewCall(operators.In, arg, eh.NewSelect(eh.NewIdent("profile"), "segments")), nil
+}
+
+// predicate is one compiled expression: a boolean predicate, or a value
+// (a window sum, a computed trait) in Definitions.values.
 type predicate struct {
 	src   string
 	owner string // the first segment using it (metrics label)
 	prg   cel.Program
 	needs needs
+	// segments and computed are the segment names and computed traits
+	// the expression refers to.
+	segments []string
+	computed []string
+	profile  bool // reads the variable profile
+	// volatile: reads profile.segments, which changes while one event's
+	// segments are decided, so its result is not cached per event.
+	volatile bool
 }
 
-// compilePredicate parses, type-checks and plans one expression; the error
-// carries CEL's message with line and column.
+// compilePredicate parses, type-checks and plans one boolean expression;
+// the error carries CEL's message with line and column.
 func compilePredicate(env *cel.Env, src string) (*predicate, error) {
+	return compileExpr(env, src, "boolean", cel.BoolType)
+}
+
+// compileExpr compiles an expression whose type must be one of want (none:
+// any type).
+func compileExpr(env *cel.Env, src, what string, want ...*cel.Type) (*predicate, error) {
 	checked, iss := env.Compile(src)
 	if iss.Err() != nil {
 		return nil, iss.Err()
 	}
-	if !checked.OutputType().IsExactType(cel.BoolType) {
-		return nil, fmt.Errorf("must be a boolean expression, is %s", checked.OutputType())
+	if len(want) > 0 {
+		ok := false
+		for _, w := range want {
+			ok = ok || checked.OutputType().IsExactType(w)
+		}
+		if !ok {
+			return nil, fmt.Errorf("must be a %s expression, is %s", what, checked.OutputType())
+		}
 	}
+	p := &predicate{src: src}
+	if err := p.inspect(checked); err != nil {
+		return nil, err
+	}
+	p.volatile = p.needs.profileSegments
 	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, err
 	}
-	return &predicate{src: src, prg: prg, needs: fieldNeeds(checked)}, nil
+	p.prg = prg
+	return p, nil
 }
 
-// fieldNeeds finds which of event.properties, event.traits and
-// event.context an expression selects.
-func fieldNeeds(a *cel.Ast) needs {
-	var n needs
-	ast.PreOrderVisit(a.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+// inspect finds which parts of event and profile an expression reads, and
+// the segments and computed traits it names. profile.segments may only be
+// read as "name" in profile.segments (what segment("name") expands to).
+func (p *predicate) inspect(a *cel.Ast) error {
+	var err error
+	allowed := map[int64]bool{} // profile.segments selections in a valid `in`
+	root := a.NativeRep().Expr()
+	isSel := func(e ast.Expr, ident, field string) bool {
+		if e.Kind() != ast.SelectKind || e.AsSelect().FieldName() != field {
+			return false
+		}
+		op := e.AsSelect().Operand()
+		return op.Kind() == ast.IdentKind && op.AsIdent() == ident
+	}
+	ast.PreOrderVisit(root, ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() != ast.CallKind || e.AsCall().FunctionName() != operators.In {
+			return
+		}
+		args := e.AsCall().Args()
+		if len(args) == 2 && isSel(args[1], "profile", "segments") && args[0].Kind() == ast.LiteralKind {
+			if name, ok := args[0].AsLiteral().Value().(string); ok {
+				allowed[args[1].ID()] = true
+				if !slices.Contains(p.segments, name) {
+					p.segments = append(p.segments, name)
+				}
+			}
+		}
+	}))
+	ast.PreOrderVisit(root, ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() == ast.IdentKind && e.AsIdent() == "profile" {
+			p.profile = true
+		}
 		if e.Kind() != ast.SelectKind {
 			return
 		}
-		switch e.AsSelect().FieldName() {
-		case "properties":
-			n.properties = true
-		case "traits":
-			n.traits = true
-		case "context":
-			n.context = true
+		sel := e.AsSelect()
+		switch {
+		case isSel(e, "event", "properties"):
+			p.needs.properties = true
+		case isSel(e, "event", "traits"):
+			p.needs.traits = true
+		case isSel(e, "event", "context"):
+			p.needs.context = true
+		case isSel(e, "profile", "traits"):
+			p.needs.profileTraits = true
+		case isSel(e, "profile", "computed"):
+			p.needs.profileComputed = true
+		case isSel(e, "profile", "segments"):
+			p.needs.profileSegments = true
+			if !allowed[e.ID()] && err == nil {
+				err = errors.New(`profile.segments can only be read as segment("name") or "name" in profile.segments`)
+			}
+		case isSel(sel.Operand(), "profile", "computed"):
+			if !slices.Contains(p.computed, sel.FieldName()) {
+				p.computed = append(p.computed, sel.FieldName())
+			}
 		}
 	}))
-	return n
+	return err
 }
 
 // eval runs the predicate; an evaluation error (a missing map key, a type
@@ -162,9 +268,69 @@ func (p *predicate) eval(act any) (bool, error) {
 	return b, nil
 }
 
-// fillEvent builds the predicate view of an enriched event, parsing only
-// the JSON members that n asks for. Unparseable JSON yields an empty map.
-func fillEvent(dst *Event, e *schemas.EnrichedEvent, n needs) {
+// number runs a numeric expression.
+func (p *predicate) number(act any) (float64, error) {
+	out, _, err := p.prg.Eval(act)
+	if err != nil {
+		return 0, err
+	}
+	return toFloat(out.Value())
+}
+
+func toFloat(v any) (float64, error) {
+	f, err := anyFloat(v)
+	if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		return 0, fmt.Errorf("value %v is not a finite number", f)
+	}
+	return f, err
+}
+
+func anyFloat(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case int64:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return 0, fmt.Errorf("value %q is not a number", x)
+		}
+		return f, nil
+	}
+	return 0, fmt.Errorf("value of type %T is not a number", v)
+}
+
+// value runs an expression and returns its result as a JSON-like value:
+// numbers as float64, timestamps as RFC 3339 strings, durations as Go
+// duration strings; lists and maps are refused.
+func (p *predicate) value(act any) (any, error) {
+	out, _, err := p.prg.Eval(act)
+	if err != nil {
+		return nil, err
+	}
+	switch x := out.Value().(type) {
+	case bool, string, float64:
+		return x, nil
+	case int64:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano), nil
+	case time.Duration:
+		return x.String(), nil
+	case nil:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("value of type %s cannot be kept as a trait (want a string, number, bool or timestamp)", out.Type().TypeName())
+}
+
+// fillEvent builds the predicate view of an enriched event, without its
+// JSON members (see parseMembers).
+func fillEvent(dst *Event, e *schemas.EnrichedEvent) {
 	r := &e.Raw
 	*dst = Event{
 		ID:          r.EventID,
@@ -189,14 +355,20 @@ func fillEvent(dst *Event, e *schemas.EnrichedEvent, n needs) {
 		Referrer: EventReferrer{Medium: e.Referrer.Medium, Source: e.Referrer.Source, Host: e.Referrer.Host},
 		Device:   EventDevice{Browser: e.UA.Browser, OS: e.UA.OS, Type: e.UA.Device},
 	}
-	if n.properties {
-		dst.Properties = parseObject(r.PropertiesJSON)
+}
+
+// parseMembers parses the JSON members of the event that n asks for and
+// done does not have yet (an expression is evaluated only once the members
+// it reads are there). Unparseable JSON yields an empty map.
+func parseMembers(dst *Event, e *schemas.EnrichedEvent, n needs, done *needs) {
+	if n.properties && !done.properties {
+		dst.Properties, done.properties = parseObject(e.Raw.PropertiesJSON), true
 	}
-	if n.traits {
-		dst.Traits = parseObject(r.TraitsJSON)
+	if (n.traits || n.profileTraits) && !done.traits {
+		dst.Traits, done.traits = parseObject(e.Raw.TraitsJSON), true
 	}
-	if n.context {
-		dst.Context = parseObject(r.ContextJSON)
+	if n.context && !done.context {
+		dst.Context, done.context = parseObject(e.Raw.ContextJSON), true
 	}
 }
 

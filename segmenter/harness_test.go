@@ -130,13 +130,16 @@ func (h *harness) record(e *schemas.EnrichedEvent) *kgo.Record {
 	return r
 }
 
-// process feeds events and returns what the task produced.
+// process feeds events and returns what the task produced. The states
+// they changed are then written to the store, as at the end of a batch
+// (tick also fires the timers).
 func (h *harness) process(evs ...*schemas.EnrichedEvent) []*kgo.Record {
 	h.tb.Helper()
 	var out stream.Output
 	for _, e := range evs {
 		require.NoError(h.tb, h.task.Process(context.Background(), h.record(e), &out))
 	}
+	require.NoError(h.tb, h.task.flush())
 	return out.Records()
 }
 
@@ -144,6 +147,7 @@ func (h *harness) processRecord(r *kgo.Record) []*kgo.Record {
 	h.tb.Helper()
 	var out stream.Output
 	require.NoError(h.tb, h.task.Process(context.Background(), r, &out))
+	require.NoError(h.tb, h.task.flush())
 	return out.Records()
 }
 

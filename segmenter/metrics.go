@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sillage_segmenter_events_ignored_total",
-			Help: "Events that build no profile state, by reason (bot, no_consent, no_profile).",
+			Help: "Events that build no profile state, by reason (bot, no_consent, no_profile, duplicate: an event id the profile applied already).",
 		}, []string{"reason"}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sillage_segmenter_events_failed_total", Help: "Records that could not be decoded, sent to the failed topic.",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/sillage/sillage/schemas"
 )
@@ -19,13 +20,26 @@ const (
 const stateVersion = 1
 
 // profileState is what the segmenter keeps per profile. Only profiles that
-// are in a segment or have a timer pending have one: other events leave no
-// trace. Issue 5 extends it (traits, computed traits, identities).
+// are in a segment, have a window or timer pending, or have traits or
+// computed traits the definitions read have one: other events leave no
+// trace.
 type profileState struct {
 	V        int                      `json:"v"`
 	Consent  schemas.Consent          `json:"consent"`
 	Segments map[string]*segmentState `json:"segments,omitempty"`
+	// Traits are the merged identify traits (kept only when a predicate
+	// reads profile.traits).
+	Traits map[string]any `json:"traits,omitempty"`
+	// Computed are the computed traits' values.
+	Computed map[string]any `json:"computed,omitempty"`
+	// Seen are hashes of the last maxSeen event ids that changed this
+	// state: an upstream duplicate of one of them (same event id, new
+	// offset) is ignored, so it counts once in windows and computed traits.
+	Seen []uint64 `json:"seen,omitempty"`
 }
+
+// maxSeen bounds profileState.Seen.
+const maxSeen = 8
 
 // segmentState is one profile's state for one segment, for every rule kind.
 type segmentState struct {
@@ -42,19 +56,37 @@ type segmentState struct {
 	// order: concurrent requests, retries) does not open a window that was
 	// in fact completed.
 	Completed []int64 `json:"completed,omitempty"`
+	// Times (and Values, with a sum) are a window rule's events in the
+	// window, oldest first: at most at_least of them for a count-only
+	// window, maxWindowEvents with a sum.
+	Times  []int64   `json:"times,omitempty"`
+	Values []float64 `json:"values,omitempty"`
+	// Starts[k] is, for a sequence rule, the event time of the first step
+	// of the latest partial match that has reached step k (0: none).
+	Starts []int64 `json:"starts,omitempty"`
+	// Expire is when the state of a window or sequence that is not a
+	// member and has no timer is all expired (its newest event or partial
+	// match is out of the window): it is then dropped by the profile's
+	// sweep timer, one per profile at the latest Expire, so that a profile
+	// that stops sending events leaves no window state behind.
+	Expire int64 `json:"expire,omitempty"`
 }
 
 // maxCompleted bounds segmentState.Completed.
 const maxCompleted = 8
 
 func (a segmentState) equal(b segmentState) bool {
-	return a.Member == b.Member && a.Since == b.Since && a.Due == b.Due && a.Start == b.Start &&
-		a.StartEvent == b.StartEvent && slices.Equal(a.Completed, b.Completed)
+	return a.Member == b.Member && a.Since == b.Since && a.Due == b.Due && a.Expire == b.Expire && a.Start == b.Start &&
+		a.StartEvent == b.StartEvent && slices.Equal(a.Completed, b.Completed) &&
+		slices.Equal(a.Times, b.Times) && slices.Equal(a.Values, b.Values) && slices.Equal(a.Starts, b.Starts)
 }
 
 func (a segmentState) isZero() bool { return a.equal(segmentState{}) }
 
 func (s *profileState) empty() bool {
+	if len(s.Traits) > 0 || len(s.Computed) > 0 {
+		return false
+	}
 	for _, ss := range s.Segments {
 		if !ss.isZero() {
 			return false
@@ -74,11 +106,42 @@ func decodeState(b []byte) (*profileState, error) {
 	return st, nil
 }
 
-func encodeState(st *profileState) []byte {
+func encodeState(st *profileState, sizeHint int) ([]byte, error) {
 	st.V = stateVersion
-	b, err := json.Marshal(st)
+	b, err := appendState(make([]byte, 0, sizeHint), st)
 	if err != nil {
-		panic(fmt.Sprintf("encoding profile state: %v", err)) // plain structs: cannot fail
+		return nil, fmt.Errorf("encoding profile state: %w", err)
 	}
-	return b
+	return b, nil
+}
+
+// sweepGrace is how long after its Expire a window's or partial sequence's
+// state is kept: an event arriving late (behind the watermark, e.g. while
+// a lagging partition catches up after a restart) still finds the events
+// it completes a window with.
+const sweepGrace = int64(time.Hour / time.Millisecond)
+
+// sweepDue is when the profile's sweep timer fires: sweepGrace after the
+// latest Expire of its segments (0: none).
+func (s *profileState) sweepDue() int64 {
+	var due int64
+	for _, ss := range s.Segments {
+		due = max(due, ss.Expire)
+	}
+	if due == 0 {
+		return 0
+	}
+	return due + sweepGrace
+}
+
+// sweep drops the segment states that expired sweepGrace or more before t.
+func (s *profileState) sweep(t int64) bool {
+	changed := false
+	for name, ss := range s.Segments {
+		if ss.Expire != 0 && ss.Expire+sweepGrace <= t && ss.Due == 0 && !ss.Member {
+			delete(s.Segments, name)
+			changed = true
+		}
+	}
+	return changed
 }

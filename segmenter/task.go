@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,9 +23,21 @@ type task struct {
 	tp     stream.TopicPartition
 	store  *stream.Store
 	clock  *partitionClock
-	timers timerHeap
+	timers *timerIndex
 	ec     *evalCtx
 	trs    []transition
+	// scratch is the segment state being decided.
+	scratch segmentState
+	// lastEncoded is the last state written (its size guides the next).
+	lastEncoded []byte
+
+	// cache holds decoded profile states by store key, each with the
+	// exact value slice it was decoded from: an entry is used only while
+	// the store still holds that slice (the task is the store's only
+	// writer; a restore or a rebuilt task starts afresh).
+	cache map[string]cachedState
+	// dirty holds the states changed since the last Tick (nil: deleted).
+	dirty map[string]*profileState
 
 	pending  int   // open timers (for the gauge)
 	profiles int   // profiles with state (for the gauge)
@@ -32,7 +46,8 @@ type task struct {
 }
 
 func newTask(s *Segmenter, tp stream.TopicPartition, store *stream.Store) *task {
-	t := &task{s: s, tp: tp, store: store, clock: newPartitionClock(s.clock, s.now()), applied: -1}
+	t := &task{s: s, tp: tp, store: store, clock: newPartitionClock(s.clock, s.now()), applied: -1, timers: newTimerIndex(),
+		cache: map[string]cachedState{}, dirty: map[string]*profileState{}}
 	t.ec = newEvalCtx(s.defs, func(p *predicate, err error) {
 		s.m.predicateErrors.WithLabelValues(p.owner).Inc()
 	})
@@ -60,15 +75,15 @@ func (t *task) restore() {
 			return true
 		}
 		t.profiles++
+		t.resweep(profile, 0, st)
 		for name, ss := range st.Segments {
 			if ss.Due != 0 {
-				t.timers = append(t.timers, timer{due: ss.Due, profile: profile, segment: name})
+				t.timers.set(profile, name, ss.Due)
+				t.pending++
 			}
 		}
 		return true
 	})
-	initTimers(&t.timers)
-	t.pending = len(t.timers)
 	t.s.m.timersPending.Add(float64(t.pending))
 	t.s.m.profiles.Add(float64(t.profiles))
 	if corrupt > 0 {
@@ -110,38 +125,63 @@ func (t *task) apply(rec *kgo.Record, ev *schemas.EnrichedEvent, out *stream.Out
 		return nil
 	}
 	key := profilePrefix + profile
-	old, has := t.store.Get(key)
+	st, has, err := t.load(key)
+	if err != nil {
+		return fmt.Errorf("partition %d, profile state of %s: %w", t.tp.Partition, profile, err)
+	}
 	if !ev.Raw.Consent.Personalisation {
 		t.s.m.ignored.WithLabelValues("no_consent").Inc()
 		if has {
-			return t.withdraw(key, profile, old, ev, out, now)
+			return t.withdraw(key, profile, st, ev, out, now)
 		}
 		return nil
 	}
-	st := &profileState{}
-	if has {
-		var err error
-		if st, err = decodeState(old); err != nil {
-			return fmt.Errorf("partition %d, profile state of %s: %w", t.tp.Partition, profile, err)
-		}
+	if !has {
+		st = &profileState{}
 	}
+	idHash := eventHash(ev.Raw.EventID)
+	if has && ev.Raw.EventID != "" && slices.Contains(st.Seen, idHash) {
+		t.s.m.ignored.WithLabelValues("duplicate").Inc()
+		return nil
+	}
+	sweep := st.sweepDue()
 	t.ec.reset(ev)
-	changed := false
-	for _, seg := range t.s.defs.Segments {
+	changed := updateProfile(t.ec, st)
+	var members map[string]bool
+	if t.s.defs.needs.profileSegments {
+		if t.ec.members == nil {
+			t.ec.members = map[string]bool{}
+		}
+		members = t.ec.members
+		clear(members)
+		for name, ss := range st.Segments {
+			if ss.Member {
+				members[name] = true
+			}
+		}
+		t.ec.prof.Segments = members
+	}
+	for _, seg := range t.s.defs.order {
 		cur := st.Segments[seg.Name]
-		var ss segmentState
+		ss := &t.scratch // not a local: it would escape to the heap for every segment
+		*ss = segmentState{}
 		if cur != nil {
-			ss = *cur
+			*ss = *cur
 		}
-		before := ss
+		before := *ss
 		t.trs = t.trs[:0]
-		if ss.Due != 0 && ss.Due <= ev.EventTime {
-			t.trs = seg.rule.onDue(&ss, t.trs) // the window closed before this event
+		// Timers that fell due before this event fire first (a window
+		// rule's may fire several times: each expiry).
+		for i := 0; ss.Due != 0 && seg.rule.firesBefore(ss.Due, ev.EventTime) && i <= maxWindowEvents; i++ {
+			t.trs = seg.rule.onDue(ss, t.trs)
 		}
-		t.trs = seg.rule.onEvent(t.ec, &ss, t.trs)
+		t.trs = seg.rule.onEvent(t.ec, ss, t.trs)
 		if !ss.equal(before) {
 			changed = true
-			t.setSegment(st, seg.Name, ss, before.Due, profile)
+			t.setSegment(st, seg.Name, *ss, before.Due, profile)
+		}
+		if members != nil && ss.Member != before.Member {
+			setMember(members, seg.Name, ss.Member)
 		}
 		for _, tr := range t.trs {
 			if err := t.emit(out, seg.Name, profile, tr, ev.Raw.Consent, now); err != nil {
@@ -149,12 +189,19 @@ func (t *task) apply(rec *kgo.Record, ev *schemas.EnrichedEvent, out *stream.Out
 			}
 		}
 	}
+	t.resweep(profile, sweep, st)
+	if changed && ev.Raw.EventID != "" {
+		st.Seen = append(st.Seen, idHash)
+		if len(st.Seen) > maxSeen {
+			st.Seen = st.Seen[len(st.Seen)-maxSeen:]
+		}
+	}
 	if has && st.Consent != ev.Raw.Consent {
 		changed = true
 	}
 	st.Consent = ev.Raw.Consent
 	if changed {
-		t.save(key, st, has)
+		return t.save(key, st, has)
 	}
 	return nil
 }
@@ -167,7 +214,11 @@ func (t *task) setSegment(st *profileState, name string, ss segmentState, oldDue
 		if st.Segments == nil {
 			st.Segments = map[string]*segmentState{}
 		}
-		st.Segments[name] = &ss
+		if cur := st.Segments[name]; cur != nil {
+			*cur = ss // the state is being changed to be saved: no copy
+		} else {
+			st.Segments[name] = &ss
+		}
 	}
 	if ss.Due == oldDue {
 		return
@@ -179,16 +230,32 @@ func (t *task) setSegment(st *profileState, name string, ss segmentState, oldDue
 	if ss.Due != 0 {
 		t.pending++
 		t.s.m.timersPending.Inc()
-		t.timers.add(timer{due: ss.Due, profile: profile, segment: name})
 	}
+	t.timers.set(profile, name, ss.Due)
 }
 
-// save writes or deletes a profile's state: a profile in no segment and
-// without timers keeps none.
-func (t *task) save(key string, st *profileState, had bool) {
+// load returns a profile's state: the changed one of this batch, or the
+// stored one.
+func (t *task) load(key string) (st *profileState, has bool, err error) {
+	if st, ok := t.dirty[key]; ok {
+		return st, st != nil, nil
+	}
+	b, ok := t.store.Get(key)
+	if !ok {
+		return nil, false, nil
+	}
+	st, err = t.decode(key, b)
+	return st, err == nil, err
+}
+
+// save records a profile's changed state, or its deletion: a profile in no
+// segment, without timers and without traits keeps none. The store is
+// written at the end of the batch (flush), each state encoded once however
+// many of the batch's events changed it.
+func (t *task) save(key string, st *profileState, had bool) error {
 	switch {
 	case st.empty() && had:
-		t.store.Delete(key)
+		t.dirty[key] = nil
 		t.profiles--
 		t.s.m.profiles.Dec()
 	case st.empty():
@@ -197,17 +264,68 @@ func (t *task) save(key string, st *profileState, had bool) {
 			t.profiles++
 			t.s.m.profiles.Inc()
 		}
-		t.store.Put(key, encodeState(st))
+		t.dirty[key] = st
 	}
+	return nil
+}
+
+// flush writes the batch's changed states to the store (and so to its
+// changelog, committed by the runner with the batch's outputs).
+func (t *task) flush() error {
+	for key, st := range t.dirty {
+		if st == nil {
+			t.store.Delete(key)
+			delete(t.cache, key)
+			continue
+		}
+		b, err := encodeState(st, len(t.lastEncoded)+len(t.lastEncoded)/4+64)
+		if err != nil {
+			return fmt.Errorf("partition %d, %s: %w", t.tp.Partition, key, err)
+		}
+		t.store.Put(key, b)
+		t.remember(key, b, st)
+		t.lastEncoded = b
+	}
+	clear(t.dirty)
+	return nil
+}
+
+// maxCachedStates bounds a task's cache of decoded profile states.
+const maxCachedStates = 20_000
+
+type cachedState struct {
+	b  []byte
+	st *profileState
+}
+
+// decode returns the profile state stored as b under key, from the cache
+// when it was decoded from this very slice. The caller may change the
+// state only to save it.
+func (t *task) decode(key string, b []byte) (*profileState, error) {
+	if c, ok := t.cache[key]; ok && len(c.b) == len(b) && len(b) > 0 && &c.b[0] == &b[0] {
+		return c.st, nil
+	}
+	st, err := decodeState(b)
+	if err != nil {
+		return nil, err
+	}
+	t.remember(key, b, st)
+	return st, nil
+}
+
+func (t *task) remember(key string, b []byte, st *profileState) {
+	if _, ok := t.cache[key]; !ok && len(t.cache) >= maxCachedStates {
+		for k := range t.cache { // evict one, at random
+			delete(t.cache, k)
+			break
+		}
+	}
+	t.cache[key] = cachedState{b, st}
 }
 
 // withdraw handles an event without personalisation consent for a profile
 // with state: it leaves every segment and its state is deleted.
-func (t *task) withdraw(key, profile string, old []byte, ev *schemas.EnrichedEvent, out *stream.Output, now time.Time) error {
-	st, err := decodeState(old)
-	if err != nil {
-		return fmt.Errorf("partition %d, profile state of %s: %w", t.tp.Partition, profile, err)
-	}
+func (t *task) withdraw(key, profile string, st *profileState, ev *schemas.EnrichedEvent, out *stream.Output, now time.Time) error {
 	for _, seg := range t.s.defs.Segments {
 		ss := st.Segments[seg.Name]
 		if ss == nil {
@@ -216,6 +334,7 @@ func (t *task) withdraw(key, profile string, old []byte, ev *schemas.EnrichedEve
 		if ss.Due != 0 {
 			t.pending--
 			t.s.m.timersPending.Dec()
+			t.timers.set(profile, seg.Name, 0)
 		}
 		if ss.Member {
 			tr := transition{kind: schemas.Exited, cause: ev.Raw.EventID, key: "consent:" + ev.Raw.EventID,
@@ -225,7 +344,8 @@ func (t *task) withdraw(key, profile string, old []byte, ev *schemas.EnrichedEve
 			}
 		}
 	}
-	t.store.Delete(key)
+	t.timers.set(profile, "", 0)
+	t.dirty[key] = nil
 	t.profiles--
 	t.s.m.profiles.Dec()
 	return nil
@@ -235,13 +355,16 @@ func (t *task) withdraw(key, profile string, old []byte, ev *schemas.EnrichedEve
 func (t *task) Tick(_ context.Context, now time.Time, out *stream.Output) error {
 	wm := t.clock.watermark(now)
 	for {
-		tm, ok := t.timers.popDue(wm)
+		tm, ok := t.timers.next(wm)
 		if !ok {
 			break
 		}
 		if err := t.fire(tm, out, now); err != nil {
 			return err
 		}
+	}
+	if err := t.flush(); err != nil {
+		return err
 	}
 	if t.offDirty {
 		t.store.Put(offsetKey, []byte(strconv.FormatInt(t.applied, 10)))
@@ -252,20 +375,30 @@ func (t *task) Tick(_ context.Context, now time.Time, out *stream.Output) error 
 
 func (t *task) fire(tm timer, out *stream.Output, now time.Time) error {
 	key := profilePrefix + tm.profile
-	old, ok := t.store.Get(key)
+	st, ok, err := t.load(key)
+	if err != nil {
+		return fmt.Errorf("partition %d, profile state of %s: %w", t.tp.Partition, tm.profile, err)
+	}
 	if !ok {
 		return nil // stale: the profile's state is gone
 	}
-	st, err := decodeState(old)
-	if err != nil {
-		return fmt.Errorf("partition %d, profile state of %s: %w", t.tp.Partition, tm.profile, err)
+	sweep := st.sweepDue()
+	if tm.segment == "" { // the profile's sweep
+		if !st.sweep(tm.due) {
+			if d := st.sweepDue(); d > tm.due {
+				t.timers.set(tm.profile, "", d) // (defensive: a later expiry is always indexed already)
+			}
+			return nil
+		}
+		t.resweep(tm.profile, -1, st)
+		return t.save(key, st, true)
 	}
 	cur := st.Segments[tm.segment]
 	seg, defined := t.s.defs.Segment(tm.segment)
 	if cur == nil || cur.Due != tm.due || !defined {
 		return nil // stale: cancelled, moved, or the segment is no longer defined
 	}
-	ss := *cur
+	ss, wasMember := *cur, cur.Member
 	t.trs = seg.rule.onDue(&ss, t.trs[:0])
 	t.setSegment(st, tm.segment, ss, tm.due, tm.profile)
 	for _, tr := range t.trs {
@@ -273,8 +406,67 @@ func (t *task) fire(tm timer, out *stream.Output, now time.Time) error {
 			return err
 		}
 	}
-	t.save(key, st, true)
+	if len(t.trs) > 0 && ss.Member != wasMember && t.s.defs.needs.profileSegments {
+		if err := t.follow(st, tm.profile, tm.segment, t.trs[len(t.trs)-1], out, now); err != nil {
+			return err
+		}
+	}
+	t.resweep(tm.profile, sweep, st)
+	return t.save(key, st, true)
+}
+
+// resweep sets the profile's sweep timer (segment "" in the index) after
+// its state changed from one whose sweep was due at old (-1: unknown).
+func (t *task) resweep(profile string, old int64, st *profileState) {
+	if due := st.sweepDue(); due != old {
+		t.timers.set(profile, "", due)
+	}
+}
+
+// follow decides the in_segments segments again after a timer changed the
+// membership of segment causeSeg (on events they are decided in order).
+func (t *task) follow(st *profileState, profile, causeSeg string, cause transition, out *stream.Output, now time.Time) error {
+	members := make(map[string]bool, len(st.Segments))
+	for name, ss := range st.Segments {
+		if ss.Member {
+			members[name] = true
+		}
+	}
+	for _, seg := range t.s.defs.order {
+		r, ok := seg.rule.(*membershipRule)
+		if !ok {
+			continue
+		}
+		var ss segmentState
+		if cur := st.Segments[seg.Name]; cur != nil {
+			ss = *cur
+		}
+		tr, changed := r.follow(&ss, members, causeSeg, cause)
+		if !changed {
+			continue
+		}
+		t.setSegment(st, seg.Name, ss, 0, profile)
+		setMember(members, seg.Name, ss.Member)
+		if err := t.emit(out, seg.Name, profile, tr, st.Consent, now); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+func setMember(members map[string]bool, name string, in bool) {
+	if in {
+		members[name] = true
+	} else {
+		delete(members, name)
+	}
+}
+
+// eventHash is the hash of an event id kept in profileState.Seen.
+func eventHash(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
 }
 
 // emit produces one membership transition.
