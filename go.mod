@@ -14,6 +14,7 @@ require (
 	github.com/oschwald/maxminddb-golang/v2 v2.8.0
 	github.com/parquet-go/jsonlite v1.5.5
 	github.com/parquet-go/parquet-go v0.32.1
+	github.com/prebid/go-gdpr v1.12.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/stretchr/testify v1.12.1

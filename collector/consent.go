@@ -5,8 +5,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 
+	"github.com/sillage/sillage/collector/consent"
 	"github.com/sillage/sillage/schemas"
 )
 
@@ -88,41 +90,78 @@ func (d *decoder) prefs(v *fastjson.Value) consentPrefs {
 	return p
 }
 
-// vector builds an event's consent vector and signal from its preferences
-// and Global Privacy Control (the Sec-GPC header or the tag's gpc flag).
-//
-// Fail closed: no preferences (absent, null or not an object) gives
-// necessary processing only; a category is granted only by a JSON true.
-// Global Privacy Control forces marketing and advertising off whatever the
-// preferences say. The raw preferences are kept in the signal.
-func (p consentPrefs) vector(gpc bool) (schemas.Consent, schemas.ConsentSignal) {
-	c := schemas.NecessaryOnly()
-	sig := schemas.ConsentSignal{Origin: "none", GPC: gpc}
-	if p.set {
-		sig.Origin = "tag"
-		sig.CategoriesJSON = p.json
-		c = p.consent
-	} else if gpc {
-		sig.Origin = "gpc"
+// consentSignals are the raw consent signals of one event: the site's
+// categories (the tag's consent API), an IAB TC string and whether the GDPR
+// applies, Google Consent Mode's gcs, and Global Privacy Control (the
+// Sec-GPC header or the tag's gpc flag).
+type consentSignals struct {
+	prefs   consentPrefs
+	tcf     string
+	applies consent.Applies
+	gcs     string
+	gpc     bool
+}
+
+// resolve builds the event's consent vector and the signal kept beside it
+// (see consent.Resolve for the precedence): fail closed, a malformed signal
+// grants nothing and is returned, never refused. The raw TC string and gcs
+// are kept as sent (up to consent.MaxSignalBytes), readable or not.
+func (s *consentSignals) resolve() (schemas.Consent, schemas.ConsentSignal, []consent.SignalError) {
+	in := consent.Input{TCF: s.tcf, GDPRApplies: s.applies, GCS: s.gcs, GPC: s.gpc}
+	if s.prefs.set {
+		p := s.prefs.consent
+		in.Preferences = &p
 	}
-	if gpc {
-		c.Marketing, c.Advertising = false, false
-	}
-	return c, sig
+	r := consent.Resolve(in)
+	sig := schemas.ConsentSignal{Origin: r.Origin, CategoriesJSON: s.prefs.json, TCF: truncateSignal(s.tcf),
+		GCS: truncateSignal(s.gcs), GPC: s.gpc}
+	return r.Consent, sig, r.Errors
 }
 
 // normaliseConsent builds the consent vector from a categoryPreferences
-// JSON value (see vector); anything but a JSON object grants nothing.
+// JSON value alone (see consentSignals.resolve); anything but a JSON
+// object grants nothing.
 func normaliseConsent(prefs []byte, gpc bool) (schemas.Consent, schemas.ConsentSignal) {
-	var p consentPrefs
+	s := consentSignals{gpc: gpc}
 	if prefs = bytes.TrimSpace(prefs); len(prefs) > 0 {
 		d := getDecoder(len(prefs))
 		if v, err := d.parse(prefs); err == nil {
-			p = d.prefs(v)
+			s.prefs = d.prefs(v)
 		}
 		d.release()
 	}
-	return p.vector(gpc)
+	c, sig, _ := s.resolve()
+	return c, sig
+}
+
+// fromQuery fills the signals the event does not carry (the TC string,
+// gdprApplies, gcs) from a pixel's query string.
+func (s *consentSignals) fromQuery(q *consentSignals) {
+	if s.tcf == "" {
+		s.tcf = q.tcf
+	}
+	if s.applies == consent.AppliesUnknown {
+		s.applies = q.applies
+	}
+	if s.gcs == "" {
+		s.gcs = q.gcs
+	}
+}
+
+// queryConsent reads the consent parameters of a pixel's query string,
+// which apply to its event when the event does not carry its own: the
+// IAB's gdpr_consent (the TC string, as ad servers' ${GDPR_CONSENT_n}
+// macros fill it) and gdpr (1: the GDPR applies, 0: it does not), and
+// Google Consent Mode's gcs.
+func queryConsent(args *fasthttp.Args) consentSignals {
+	s := consentSignals{tcf: string(args.Peek("gdpr_consent")), gcs: string(args.Peek("gcs"))}
+	switch string(args.Peek("gdpr")) {
+	case "1":
+		s.applies = consent.AppliesYes
+	case "0":
+		s.applies = consent.AppliesNo
+	}
+	return s
 }
 
 // aliasOf returns the category a name maps to, "" for none. ASCII names,
@@ -158,12 +197,12 @@ func normaliseName(s string) string {
 	return s
 }
 
-// truncateSignal bounds a raw consent string kept on the event (TC strings
-// are a few hundred bytes; a longer one is cut, not refused).
+// truncateSignal bounds a raw consent string kept on the event to what is
+// decoded (TC strings are a few hundred bytes, a few KB with many
+// publisher restrictions; a longer one is cut, not refused).
 func truncateSignal(s string) string {
-	const max = 4096
-	if len(s) > max {
-		return s[:max]
+	if len(s) > consent.MaxSignalBytes {
+		return s[:consent.MaxSignalBytes]
 	}
 	return s
 }

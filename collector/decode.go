@@ -6,6 +6,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
+
+	"github.com/sillage/sillage/collector/consent"
 )
 
 // The Segment call types, as the "type" field and the /v1/<type> endpoints
@@ -24,6 +26,10 @@ type wireEvent struct {
 	Context            wireContext
 	Properties, Traits wireObject
 	propsPage          wirePage // a page call's page fields found in properties
+
+	// consentErrors are the malformed consent signals toRaw found (the
+	// event is kept; accept counts them once the request is accepted).
+	consentErrors []consent.SignalError
 }
 
 // wireObject is a field that should hold a JSON object: the kind of what
@@ -52,6 +58,7 @@ type envelope struct {
 	context  wireContext // batch-level context (defaults for each event)
 	events   []wireEvent
 	batch    bool
+	query    consentSignals // a pixel's consent parameters (queryConsent)
 }
 
 // decodeBody decodes the body of POST /v1/<endpoint>. For a single-event

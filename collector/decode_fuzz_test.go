@@ -32,6 +32,9 @@ var decodeSeeds = []string{
 	`{"event":"x","userId":"u","context":{"library":{"name":"a"},"library":{"version":"1"},"userAgent":"a","userAgent":1,"locale":{}}}`,
 	`{"event":"x","userId":"u","context":{"page":{"url":"a"},"page":null,"consent":{"tcf":"a","tcf":1,"gpc":true,"gpc":1}}}`,
 	`{"event":"x","userId":"u","context":{"consent":{"gpc":true,"gpc":false,"tcf":{}}},"context":{"consent":null}}`,
+	`{"event":"x","userId":"u","context":{"consent":{"tcString":"COzSDo9OzSDo9B9AAAENAiCAALAAAAAAAAAACOQAQCOAAAAA","gdprApplies":true,"gcs":"G111"}}}`,
+	`{"event":"x","userId":"u","context":{"consent":{"tcf":"COzSDo9","TCSTRING":"","gdprApplies":false,"gdprApplies":1,"gcs":"G1-0","gcs":{}}}}`,
+	`{"batch":[{"type":"track","event":"E","userId":"u","context":{"consent":{"gcs":"G100"}}}],"context":{"consent":{"tcString":"x","gdprApplies":null}}}`,
 	`{"userId":"\ud800","event":"\u0000"}`, `{}`, `{`, `{"batch":[{}]}`, "\xff\xfe{}", `{"a":01}`, `{"a":"\q"}`, "{\"a\":\"\x01\"}", "{\"a\":\"\x01\\n\"}", "{\"a\x1f\\t\":1}",
 	`{"a":1.}`, `{"a":-}`, `{"a":NaN}`, `{"a":[1,]}`, `{"a":1} x`, `{"type":"track","event":"E","userId":"u"}  `,
 }
@@ -69,17 +72,25 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ep uint8, gpc bool, body []byte) {
 		endpoint := endpoints[int(ep)%len(endpoints)]
 		meta := &requestMeta{source: "fuzz", receivedAt: testReceived, ip: "127.0.0.1", userAgent: "UA", gpc: gpc}
-		requireSameDecoding(t, endpoint, body, 32*1024, meta)
+		requireSameDecoding(t, endpoint, body, 32*1024, meta, consentSignals{})
 		var compact bytes.Buffer
 		if json.Compact(&compact, body) == nil {
-			requireSameDecoding(t, endpoint, compact.Bytes(), 256, meta)
+			requireSameDecoding(t, endpoint, compact.Bytes(), 256, meta, consentSignals{})
 		}
 	})
 }
 
-func requireSameDecoding(t *testing.T, endpoint string, body []byte, maxEventBytes int, meta *requestMeta) {
+// requireSameDecoding checks that decodeBody and toRaw take body as the
+// reference does; query is a pixel's consent parameters.
+func requireSameDecoding(t *testing.T, endpoint string, body []byte, maxEventBytes int, meta *requestMeta, query consentSignals) {
 	env, aerr := decodeBody(endpoint, body, maxEventBytes)
 	ref, rerr := refDecodeBody(endpoint, body, maxEventBytes)
+	if env != nil {
+		env.query = query
+	}
+	if ref != nil {
+		ref.query = query
+	}
 	if aerr != nil && rerr == nil && bytes.Count(body, []byte("["))+bytes.Count(body, []byte("{")) > 300 {
 		require.Contains(t, aerr.detail, "too big depth", "only nesting deeper than fastjson's limit is refused anew")
 		return
@@ -145,6 +156,8 @@ func FuzzPixelMatchesReference(f *testing.F) {
 		"userId=%00&event=%ff%fe&properties.a=%3C%26%3E&context.page.url=u&context.page.url=v",
 		"anonymousId=a&name=N&timestamp=2024-06-01T12:00:00Z&properties.url=https%3A%2F%2Fx%2F",
 		"previousId=p&userId=u", "groupId=g&userId=u&traits.name=ACME", "context.library.name=l&userId=u&event=e",
+		"userId=u&event=e&gdpr=1&gdpr_consent=COzSDo9OzSDo9B9AAAENAiCAALAAAAAAAAAACOQAQCOAAAAA&gcs=G101",
+		"userId=u&event=e&gdpr=0&gdpr_consent=%24%7BGDPR_CONSENT_1%7D&context.consent.gcs=G1x1&context.consent.tcString=COzSDo9",
 	} {
 		f.Add(uint8(0), false, s)
 		f.Add(uint8(1), true, s)
@@ -157,6 +170,6 @@ func FuzzPixelMatchesReference(f *testing.F) {
 			return
 		}
 		meta := &requestMeta{source: "fuzz", receivedAt: testReceived, ip: "127.0.0.1", userAgent: "UA", gpc: gpc}
-		requireSameDecoding(t, pixelTypes[int(typ)%len(pixelTypes)], body, 32*1024, meta)
+		requireSameDecoding(t, pixelTypes[int(typ)%len(pixelTypes)], body, 32*1024, meta, queryConsent(&args))
 	})
 }

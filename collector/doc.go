@@ -22,11 +22,19 @@
 //     counted in sillage_collector_events_refused_total{reason}. A batch with
 //     one bad event is refused whole, the detail naming the event's index
 //     (e.g. "batch[3].timestamp: ...").
-//   - Consent fails closed: an event without context.consent.categoryPreferences
-//     carries schemas.NecessaryOnly(). Category names are mapped
-//     case-insensitively (see categoryAliases in consent.go); unknown names
-//     grant nothing; Sec-GPC: 1 forces marketing and advertising off. The raw
-//     preferences and the GPC flag are kept in the event's ConsentSignal.
+//   - Consent fails closed: an event without consent information carries
+//     schemas.NecessaryOnly(). The signals are the site's
+//     context.consent.categoryPreferences (names mapped case-insensitively,
+//     see categoryAliases in consent.go; unknown names grant nothing), an IAB
+//     TC string (context.consent.tcString or tcf, with gdprApplies), Google
+//     Consent Mode's context.consent.gcs, and Global Privacy Control
+//     (Sec-GPC: 1 or context.consent.gpc), which always forces marketing and
+//     advertising off; package consent decodes them and applies the
+//     precedence (categories, else TCF, else gcs). A malformed TC string or
+//     gcs never refuses an event: it grants nothing, is counted in
+//     sillage_collector_consent_errors_total{signal} and named in an
+//     X-Sillage-Consent-Error header. The raw signals are kept in the
+//     event's ConsentSignal.
 //
 // # Request handling
 //
@@ -66,8 +74,10 @@
 // name, timestamp, sentAt by name, and dotted names building objects under
 // properties., traits. and context. (at most 4 parts, e.g.
 // context.consent.categoryPreferences.analytics=true, where true and false
-// are booleans; elsewhere values stay strings). Other parameters (cache
-// busters) are ignored. The event is checked and produced like a POSTed
+// are booleans; elsewhere values stay strings). The consent parameters
+// gdpr_consent (a TC string), gdpr (1 or 0: whether the GDPR applies) and
+// gcs apply to the event when it does not carry the signal itself, in
+// either form. Other parameters (cache busters) are ignored. The event is checked and produced like a POSTed
 // one. The answer is always a 43-byte transparent GIF with no-store
 // caching, so that a mail client shows nothing broken, but its status is
 // the truth: 200 only after Kafka acknowledged, else the same 4xx or 503 as

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/valyala/fastjson"
 
+	"github.com/sillage/sillage/collector/consent"
 	"github.com/sillage/sillage/schemas"
 )
 
@@ -45,10 +46,23 @@ type wireLibrary struct{ name, version loose }
 type wireConsent struct {
 	present bool // neither absent nor null
 	prefs   consentPrefs
-	// The raw signals the tag read: the IAB TCF v2 string of a CMP on the
-	// page, and navigator.globalPrivacyControl. Kept beside the vector.
-	tcf loose
+	// The IAB TC string: tcString (the name __tcfapi's TCData and SDKs
+	// use), else tcf (the name the tag sends it under); gdprApplies as
+	// the CMP says (a JSON boolean).
+	tcString, tcf loose
+	applies       consent.Applies
+	// Google Consent Mode's gcs (e.g. G111).
+	gcs loose
+	// navigator.globalPrivacyControl, as the tag read it.
 	gpc bool
+}
+
+// tc returns the TC string the event carries.
+func (c *wireConsent) tc() string {
+	if c.tcString.s != "" {
+		return c.tcString.s
+	}
+	return c.tcf.s
 }
 
 var contextFields = []string{"page", "userAgent", "locale", "library", "consent"}
@@ -104,7 +118,7 @@ func (d *decoder) library(v *fastjson.Value) wireLibrary {
 	return l
 }
 
-var consentFields = []string{"categoryPreferences", "tcf", "gpc"}
+var consentFields = []string{"categoryPreferences", "tcf", "gpc", "tcString", "gdprApplies", "gcs"}
 
 func (d *decoder) consent(v *fastjson.Value) wireConsent {
 	k, _ := d.leaf(v)
@@ -120,6 +134,17 @@ func (d *decoder) consent(v *fastjson.Value) wireConsent {
 			case 't', 'f':
 				c.gpc = k == 't'
 			}
+		case 3:
+			d.setLoose(v, &c.tcString)
+		case 4:
+			switch k, _ := d.leaf(v); k {
+			case 't':
+				c.applies = consent.AppliesYes
+			case 'f':
+				c.applies = consent.AppliesNo
+			}
+		case 5:
+			d.setLoose(v, &c.gcs)
 		}
 	})
 	return c
@@ -220,8 +245,9 @@ func toRaw(w *wireEvent, index int, env *envelope, meta *requestMeta) (schemas.R
 	if !wc.present {
 		wc = batchCtx.consent
 	}
-	e.Consent, e.ConsentSignal = wc.prefs.vector(meta.gpc || wc.gpc)
-	e.ConsentSignal.TCF = truncateSignal(wc.tcf.s)
+	sigs := consentSignals{prefs: wc.prefs, tcf: wc.tc(), applies: wc.applies, gcs: wc.gcs.s, gpc: meta.gpc || wc.gpc}
+	sigs.fromQuery(&env.query)
+	e.Consent, e.ConsentSignal, w.consentErrors = sigs.resolve()
 
 	e.ContextJSON = c.compact()
 	e.PropertiesJSON = w.Properties.compact()

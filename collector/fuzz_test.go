@@ -82,6 +82,8 @@ func FuzzPixelQuery(f *testing.F) {
 		"properties.a=1&properties.a.b=2", "properties.a.b=1&properties.a=2", "properties..a=1", "context.=1",
 		"traits.a.b.c.d.e=1", "userId=%00&event=%ff%fe", "anonymousId=a&name=N&timestamp=2024-06-01T12:00:00Z",
 		"previousId=p&userId=u", "groupId=g&userId=u&traits.name=ACME", "a&b&=&&==", "",
+		"userId=u&event=e&gdpr=1&gdpr_consent=COzSDo9OzSDo9B9AAAENAiCAALAAAAAAAAAACOQAQCOAAAAA&gcs=G101",
+		"userId=u&event=e&gdpr_consent=%24%7BGDPR_CONSENT_1%7D&gcs=G1&context.consent.gcs=G111",
 	} {
 		f.Add(uint8(0), s)
 		f.Add(uint8(4), s)
@@ -107,6 +109,14 @@ func FuzzPixelQuery(f *testing.F) {
 			return
 		}
 		require.Equal(t, endpoint, ev.Type)
+		require.True(t, ev.Consent.Necessary)
+		for _, ce := range env.events[0].consentErrors {
+			require.Contains(t, []string{"tcf", "gcs"}, ce.Signal)
+			require.NotEmpty(t, ce.Error())
+			if ev.ConsentSignal.Origin == ce.Signal || ce.Signal == "gcs" && ev.ConsentSignal.Origin == "gcm" {
+				require.Equal(t, schemas.NecessaryOnly(), ev.Consent, "a malformed signal that decides grants nothing")
+			}
+		}
 		require.NotEmpty(t, ev.Key())
 		require.True(t, ev.Consent.Necessary)
 	})

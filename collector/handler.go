@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,8 +149,33 @@ func (c *Collector) accept(ctx *fasthttp.RequestCtx, origin []byte, src *Source,
 		return err
 	}
 	c.m.accepted.Add(float64(n))
+	c.consentErrors(ctx, env)
 	c.identityCookie(ctx, src, events)
 	return nil
+}
+
+// consentErrors counts the malformed consent signals of accepted events
+// (each event was kept, with necessary consent only from that signal) and
+// names the first in an X-Sillage-Consent-Error header of the answer.
+func (c *Collector) consentErrors(ctx *fasthttp.RequestCtx, env *envelope) {
+	n, first := 0, ""
+	for i := range env.events {
+		for _, err := range env.events[i].consentErrors {
+			c.m.consentErrors.WithLabelValues(err.Signal).Inc()
+			if n++; n == 1 {
+				first = err.Error()
+				if env.batch {
+					first = "batch[" + strconv.Itoa(i) + "]: " + first
+				}
+			}
+		}
+	}
+	if n > 1 {
+		first += " (and " + strconv.Itoa(n-1) + " more)"
+	}
+	if n > 0 {
+		ctx.Response.Header.Set("X-Sillage-Consent-Error", headerSafe(first))
+	}
 }
 
 func (c *Collector) refuse(ctx *fasthttp.RequestCtx, e *apiError) {

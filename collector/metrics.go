@@ -15,6 +15,7 @@ type metrics struct {
 	replayed        prometheus.Counter
 	replaySkipped   prometheus.Counter
 	spoolSwitches   prometheus.Counter
+	consentErrors   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -53,9 +54,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sillage_collector_spool_activations_total",
 			Help: "Times the collector switched from producing directly to spooling.",
 		}),
+		consentErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sillage_collector_consent_errors_total",
+			Help: "Malformed consent signals of accepted events, by signal (tcf, gcs); each such event was kept with necessary consent only from that signal.",
+		}, []string{"signal"}),
+	}
+	for _, s := range []string{"tcf", "gcs"} {
+		m.consentErrors.WithLabelValues(s)
 	}
 	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.requestDuration, m.produceDuration,
-		m.spooled, m.replayed, m.replaySkipped, m.spoolSwitches} {
+		m.spooled, m.replayed, m.replaySkipped, m.spoolSwitches, m.consentErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

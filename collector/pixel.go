@@ -47,19 +47,22 @@ func (c *Collector) refusePixel(ctx *fasthttp.RequestCtx, e *apiError) {
 	if e.retryAfter != "" {
 		ctx.Response.Header.Set("Retry-After", e.retryAfter)
 	}
-	detail := e.detail
+	ctx.Response.Header.Set("X-Sillage-Error", e.reason+": "+headerSafe(e.detail))
+	writeGIF(ctx, e.status)
+}
+
+// headerSafe bounds a message sent in a header to 512 bytes and replaces
+// control characters, which header values must not carry.
+func headerSafe(detail string) string {
 	if len(detail) > 512 {
 		detail = detail[:512] + "…"
 	}
-	// Header values must not carry control characters.
-	detail = strings.Map(func(r rune) rune {
+	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '
 		}
 		return r
 	}, detail)
-	ctx.Response.Header.Set("X-Sillage-Error", e.reason+": "+detail)
-	writeGIF(ctx, e.status)
 }
 
 func writeGIF(ctx *fasthttp.RequestCtx, status int) {
@@ -74,7 +77,8 @@ func writeGIF(ctx *fasthttp.RequestCtx, status int) {
 }
 
 // Top-level query fields of a pixel event; anything else not under
-// properties., traits. or context. (cache busters…) is ignored.
+// properties., traits. or context. (cache busters…) is ignored, except the
+// consent parameters gdpr_consent, gdpr and gcs (queryConsent).
 var pixelFields = map[string]bool{
 	"writeKey": true, "messageId": true, "anonymousId": true, "userId": true, "previousId": true,
 	"groupId": true, "event": true, "name": true, "timestamp": true, "sentAt": true,
@@ -95,7 +99,12 @@ func decodePixel(typ string, args *fasthttp.Args, maxEventBytes int) (*envelope,
 	if err != nil {
 		return nil, err
 	}
-	return decodeBody(typ, body, maxEventBytes)
+	env, err := decodeBody(typ, body, maxEventBytes)
+	if err != nil {
+		return nil, err
+	}
+	env.query = queryConsent(args)
+	return env, nil
 }
 
 // pixelBody returns the JSON event a pixel's query string holds. The query

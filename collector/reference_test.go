@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
 
+	"github.com/sillage/sillage/collector/consent"
 	"github.com/sillage/sillage/schemas"
 )
 
@@ -53,6 +54,7 @@ type refEnvelope struct {
 	context  json.RawMessage // batch-level context (defaults for each event)
 	events   []refWireEvent
 	batch    bool
+	query    consentSignals // a pixel's consent parameters
 }
 
 // refDecodeBody decodes the body of POST /v1/<endpoint>. For a single-event
@@ -195,10 +197,24 @@ type refWireLibrary struct {
 
 type refWireConsent struct {
 	CategoryPreferences json.RawMessage `json:"categoryPreferences"`
-	// The raw signals the tag read: the IAB TCF v2 string of a CMP on the
-	// page, and navigator.globalPrivacyControl. Kept beside the vector.
-	TCF string `json:"tcf"`
-	GPC bool   `json:"gpc"`
+	// The raw signals: the IAB TC string (tcString, else the tag's tcf),
+	// gdprApplies, Consent Mode's gcs, navigator.globalPrivacyControl.
+	TCF         string         `json:"tcf"`
+	TCString    refLooseString `json:"tcString"`
+	GDPRApplies refLooseBool   `json:"gdprApplies"`
+	GCS         refLooseString `json:"gcs"`
+	GPC         bool           `json:"gpc"`
+}
+
+// refLooseBool takes a JSON true or false and ignores anything else.
+type refLooseBool struct{ set, v bool }
+
+func (b *refLooseBool) UnmarshalJSON(raw []byte) error {
+	switch string(raw) {
+	case "true", "false":
+		*b = refLooseBool{set: true, v: string(raw) == "true"}
+	}
+	return nil
 }
 
 // refToRaw checks one event and turns it into the raw event produced to Kafka.
@@ -301,8 +317,24 @@ func refToRaw(w *refWireEvent, index int, env *refEnvelope, meta *requestMeta) (
 	}
 	var wc refWireConsent
 	refLooseObject(consentRaw, &wc)
-	e.Consent, e.ConsentSignal = refNormaliseConsent(wc.CategoryPreferences, meta.gpc || wc.GPC)
-	e.ConsentSignal.TCF = truncateSignal(wc.TCF)
+	// The categories by the reference rules; the signals together by the
+	// consent package (tested on its own).
+	prefsC, prefsSig := refNormaliseConsent(wc.CategoryPreferences, false)
+	sigs := consentSignals{tcf: string(wc.TCString), gcs: string(wc.GCS), gpc: meta.gpc || wc.GPC}
+	if sigs.tcf == "" {
+		sigs.tcf = wc.TCF
+	}
+	if prefsSig.Origin == "tag" {
+		sigs.prefs = consentPrefs{set: true, json: prefsSig.CategoriesJSON, consent: prefsC}
+	}
+	if wc.GDPRApplies.set {
+		sigs.applies = consent.AppliesNo
+		if wc.GDPRApplies.v {
+			sigs.applies = consent.AppliesYes
+		}
+	}
+	sigs.fromQuery(&env.query)
+	e.Consent, e.ConsentSignal, _ = sigs.resolve()
 
 	e.ContextJSON = refCompactObject(ctxRaw)
 	e.PropertiesJSON = refCompactObject(w.Properties)
