@@ -1,12 +1,14 @@
 package collector
 
 import (
+	"bufio"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -156,7 +158,24 @@ func TestNewChecksDeps(t *testing.T) {
 
 func TestRequestHeadersTooLarge(t *testing.T) {
 	e := newEnv(t, nil)
-	resp := e.do(t, http.MethodPost, "/v1/track", []byte(`{}`), "X-Big", strings.Repeat("x", 20*1024))
+	// A raw connection: the server answers 431 and closes while the
+	// request is still being written, so an HTTP client can see its write
+	// fail (broken pipe) before it reads the answer.
+	u, err := url.Parse(e.url)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	req := "POST /v1/track HTTP/1.1\r\nHost: " + u.Host + "\r\nX-Big: " + strings.Repeat("x", 20*1024) +
+		"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+	_, _ = conn.Write([]byte(req)) // may fail once the server has answered
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	hr, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer hr.Body.Close()
+	body, err := io.ReadAll(hr.Body)
+	require.NoError(t, err)
+	resp := response{status: hr.StatusCode, header: hr.Header, body: body}
 	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.status, "%s", resp.body)
 	require.Equal(t, reasonBadRequest, resp.errorBody(t).Error)
 }
