@@ -174,7 +174,7 @@ func TestREES46ReplayWithRestart(t *testing.T) {
 	broker := freeAddr(t)
 	collectorAddr, adminAddr := freeAddr(t), freeAddr(t)
 	args := []string{"-data.dir", dataDir, "-embedded.broker-addr", broker, "-kafka.partitions", "4",
-		"-segmenter.definitions", defs, "-segmenter.allowed-lateness", "0s", "-sink.max-age", "2s"}
+		"-segmenter.definitions", defs, "-segmenter.allowed-lateness", "5m", "-sink.max-age", "2s"}
 	p := startSillage(t, collectorAddr, adminAddr, args...)
 
 	cfg := replay.DefaultConfig()
@@ -292,12 +292,13 @@ func TestREES46ReplayWithRestart(t *testing.T) {
 	// The sliding window, user by user against the reference from the CSV:
 	// the same users enter, and each ends in the same state (a member or
 	// not). The reference assumes each user's views applied in event-time
-	// order; here the replay sends two batches at once with no lateness
-	// allowed, so some views reach the segmenter after newer ones of the
-	// same user, or after the watermark decided an exit they would have
-	// prevented: such a user can enter once more or once less than in
-	// event time (see the segmenter's doc on late events). Those users are
-	// listed; segmenter/rees46_test.go checks every count exactly.
+	// order; here the replay sends two batches at once (and retries some
+	// after the kill), so some views reach the segmenter after newer ones
+	// of the same user. The 5 minutes of allowed lateness absorb that
+	// normally; a batch retried later still can make a user enter once
+	// more or once less than in event time (see the segmenter's doc on
+	// late events). Those users are listed, at most 5% of them tolerated;
+	// segmenter/rees46_test.go checks every count exactly.
 	gotIn, gotOut := map[string]int{}, map[string]int{}
 	for _, tr := range all {
 		if tr.Segment != "viewed_3_in_10m" {

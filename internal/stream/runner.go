@@ -165,6 +165,16 @@ func (r *Runner) Run(ctx context.Context) error {
 			return fmt.Errorf("%s: changelog topics: %w", r.cfg.Name, err)
 		}
 	}
+	if r.cfg.Transactional {
+		// Fence the previous incarnation of this instance (the same
+		// transactional id) before restoring anything: the coordinator
+		// aborts its open transaction and writes the markers that restore
+		// waits for, instead of letting it linger until its timeout.
+		if _, _, err := r.cl.ProducerID(ctx); err != nil {
+			r.closeClient()
+			return fmt.Errorf("%s: initialising the transactional producer: %w", r.cfg.Name, err)
+		}
+	}
 	err := r.loop(ctx)
 	r.ready.Store(false)
 	if err != nil {
