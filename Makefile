@@ -24,7 +24,7 @@ VET_PKGS ?= ./...
 REAL_KAFKA_PKGS ?= ./internal/...
 # Suites that use internal/tests3 run again on the server of scripts/s3.sh.
 S3_PKGS ?= ./sink
-S3_RUN ?= TestS3StoreStartupErrors|TestObjectStoreConformance
+S3_RUN ?= TestS3StoreStartupErrors|TestObjectStoreConformance|TestTaskRemovesIncompleteUploads|TestCompaction
 # Packages also run under the race detector in `make test` (all of them is ~5x the
 # CPU of a plain run on this 2-core machine: use `make test-race` for that).
 RACE_PKGS ?=

@@ -45,6 +45,17 @@ type Config struct {
 	// kept; manifests older than the committed offset are also removed when
 	// a task starts.
 	ManifestRetention time.Duration `yaml:"manifest_retention"`
+	// CompactAfter turns on compaction in the sink: every CompactInterval
+	// the small files of hour partitions that ended longer than this ago
+	// are merged, one file per hour and input partition (see Compact).
+	// 0 (the default) leaves files as written.
+	CompactAfter time.Duration `yaml:"compact_after"`
+	// CompactInterval is how often compaction runs when it is on.
+	CompactInterval time.Duration `yaml:"compact_interval"`
+	// CompactLookback bounds what each run lists: the hours that ended
+	// between CompactAfter+CompactLookback and CompactAfter ago (0: the
+	// whole lake every run).
+	CompactLookback time.Duration `yaml:"compact_lookback"`
 }
 
 // DefaultConfig returns the defaults.
@@ -60,6 +71,8 @@ func DefaultConfig() Config {
 		WriteRetries:      -1,
 		RetryMaxBackoff:   10 * time.Second,
 		ManifestRetention: time.Hour,
+		CompactInterval:   10 * time.Minute,
+		CompactLookback:   7 * 24 * time.Hour,
 	}
 }
 
@@ -75,6 +88,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.WriteRetries, "sink.write-retries", c.WriteRetries, "retries of a failed lake write before the sink stops (-1: retry until the store is back, holding consumption)")
 	fs.DurationVar(&c.RetryMaxBackoff, "sink.retry-max-backoff", c.RetryMaxBackoff, "longest wait between two retries of a lake write")
 	fs.DurationVar(&c.ManifestRetention, "sink.manifest-retention", c.ManifestRetention, "how long batch manifests are kept while running")
+	fs.DurationVar(&c.CompactAfter, "sink.compact-after", c.CompactAfter, "merge the small files of hour partitions that ended this long ago, one file per hour and input partition (0: off)")
+	fs.DurationVar(&c.CompactInterval, "sink.compact-interval", c.CompactInterval, "how often compaction runs (with -sink.compact-after)")
+	fs.DurationVar(&c.CompactLookback, "sink.compact-lookback", c.CompactLookback, "how far back (before -sink.compact-after) each compaction run looks for hours to merge (0: the whole lake)")
 }
 
 // Validate reports what is wrong with the config, naming the fields.
@@ -111,6 +127,15 @@ func (c Config) Validate() error {
 	}
 	if c.ManifestRetention <= 0 {
 		errs = append(errs, fmt.Errorf("sink.manifest_retention: %s, want a positive duration", c.ManifestRetention))
+	}
+	if c.CompactAfter < 0 {
+		errs = append(errs, fmt.Errorf("sink.compact_after: %s, want 0 (off) or a positive duration", c.CompactAfter))
+	}
+	if c.CompactAfter > 0 && c.CompactInterval <= 0 {
+		errs = append(errs, fmt.Errorf("sink.compact_interval: %s, want a positive duration", c.CompactInterval))
+	}
+	if c.CompactLookback < 0 {
+		errs = append(errs, fmt.Errorf("sink.compact_lookback: %s, want 0 (the whole lake) or a positive duration", c.CompactLookback))
 	}
 	return errors.Join(errs...)
 }

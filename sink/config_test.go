@@ -34,6 +34,10 @@ func TestConfigValidate(t *testing.T) {
 		{"retries", func(c *Config) { c.WriteRetries = -2 }, "sink.write_retries"},
 		{"retry backoff", func(c *Config) { c.RetryMaxBackoff = time.Millisecond }, "sink.retry_max_backoff"},
 		{"manifest retention", func(c *Config) { c.ManifestRetention = 0 }, "sink.manifest_retention"},
+		{"compaction on", func(c *Config) { c.CompactAfter = 2 * time.Hour }, ""},
+		{"compact after", func(c *Config) { c.CompactAfter = -time.Hour }, "sink.compact_after"},
+		{"compact interval", func(c *Config) { c.CompactAfter = time.Hour; c.CompactInterval = 0 }, "sink.compact_interval"},
+		{"compact lookback", func(c *Config) { c.CompactLookback = -time.Hour }, "sink.compact_lookback"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

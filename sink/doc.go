@@ -57,9 +57,23 @@
 // (the other one re-reads from the last commit; nothing is lost). A schema
 // registry that stays unreachable is retried the same way.
 //
+// Leftovers of a crash: a process killed during an upload leaves an S3
+// multipart upload in progress (its parts stored, and billed, but no
+// object) or, in a local lake, a hidden temporary file. Neither is ever
+// seen by readers. When a task starts on a partition it removes those of
+// the partition's own files (IncompleteCleaner: the uploads are aborted),
+// logs them and counts them in sillage_sink_incomplete_uploads_removed_total;
+// the batch is then written again under the same name.
+//
+// Compaction (Compact; in the sink with Config.CompactAfter) merges the
+// small files of closed hour partitions into one file per table, hour and
+// input partition, named after the offset range it covers; readers of this
+// package skip the files a merged file supersedes, so a compaction
+// interrupted between writing the merged file and deleting the originals
+// never makes them count a row twice (see compact.go).
+//
 // Limits: a resume in the middle of a batch (records deleted by retention,
 // offsets moved by hand) can duplicate that batch's rows and is logged; a
 // partition owned by two instances at once (a zombie after a lost session)
-// can too. Temporary files left by a crash are hidden (".name.tmp-*") and
-// ignored by readers.
+// can too.
 package sink

@@ -53,6 +53,14 @@ func encodeManifest(m manifest) ([]byte, error) {
 	return b, nil
 }
 
+func decodeManifest(data []byte) (manifest, error) {
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("decoding manifest: %w", err)
+	}
+	return m, nil
+}
+
 // listManifests returns the manifests of a topic partition sorted by first
 // offset. Names that do not parse are reported, not fatal.
 func listManifests(ctx context.Context, store ObjectStore, topic string, partition int32) (refs []manifestRef, bad []string, err error) {

@@ -17,6 +17,9 @@ type metrics struct {
 	storeUp        prometheus.Gauge
 	bufferedRows   prometheus.Gauge
 	replayedRolls  prometheus.Counter
+	abortedUploads prometheus.Counter
+	compactedFiles prometheus.Counter
+	compactions    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -62,13 +65,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sillage_sink_replayed_batches_total",
 			Help: "Batches rewritten after a restart along the boundaries of an uncommitted earlier run.",
 		}),
+		abortedUploads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_sink_incomplete_uploads_removed_total",
+			Help: "Leftovers of writes interrupted by a crash removed when a partition's task starts: S3 multipart uploads aborted, local temporary files deleted.",
+		}),
+		compactedFiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sillage_sink_compacted_files_total",
+			Help: "Small files merged by compaction (and superseded files it deleted).",
+		}),
+		compactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sillage_sink_compactions_total",
+			Help: "Compaction runs, by result (ok, error).",
+		}, []string{"result"}),
 	}
 	m.storeUp.Set(1)
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.rowsWritten, m.filesWritten, m.bytesWritten, m.flushDuration,
-		m.decodeFailures, m.duplicates, m.writeErrors, m.storeUp, m.bufferedRows, m.replayedRolls} {
+		m.decodeFailures, m.duplicates, m.writeErrors, m.storeUp, m.bufferedRows, m.replayedRolls, m.abortedUploads, m.compactedFiles, m.compactions} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

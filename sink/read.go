@@ -14,7 +14,9 @@ import (
 // inspect lake rows with parquet-go. Analysts use DuckDB, Spark, Trino…
 // on the same files.
 
-// Files lists the Parquet files of a table, sorted by key.
+// Files lists the Parquet files of a table, sorted by key, without the
+// files a merged file of the same directory supersedes (a compaction in
+// progress or interrupted: see Compact).
 func Files(ctx context.Context, store ObjectStore, table string) ([]ObjectInfo, error) {
 	objs, err := store.List(ctx, table+"/")
 	if err != nil {
@@ -26,7 +28,8 @@ func Files(ctx context.Context, store ObjectStore, table string) ([]ObjectInfo, 
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	live, _ := splitSuperseded(out)
+	return live, nil
 }
 
 // ReadTable reads every row of a table, file after file in key order.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -173,6 +175,32 @@ func (s *Sink) retry(ctx context.Context, log *slog.Logger, what string, op func
 	}
 }
 
+// abortIncomplete removes what writes of this partition's files
+// interrupted by a crash left in the store (S3 multipart uploads in
+// progress, local temporary files): the partition is now this task's, so
+// nothing else writes those keys. A failure is logged, not fatal: the
+// leftovers only take space.
+func (s *Sink) abortIncomplete(ctx context.Context, log *slog.Logger, tp stream.TopicPartition) {
+	c, ok := s.store.(IncompleteCleaner)
+	if !ok {
+		return
+	}
+	name := FileName(tp.Topic, tp.Partition, 0, 0)
+	name = name[:len(name)-len("0-0.parquet")] // "<topic>-p<partition>-"
+	keys, err := c.AbortIncomplete(ctx, "", func(key string) bool {
+		base := path.Base(key)
+		return strings.HasPrefix(base, name) && strings.HasSuffix(base, ".parquet")
+	})
+	s.metrics.abortedUploads.Add(float64(len(keys)))
+	if err != nil {
+		log.Warn("removing incomplete uploads left by an interrupted run failed; they stay until the next start (or a bucket lifecycle rule)", "removed", len(keys), "err", err)
+		return
+	}
+	if len(keys) > 0 {
+		log.Info("removed incomplete uploads left by an interrupted run (multipart uploads aborted, temporary files deleted)", "count", len(keys), "keys", keys)
+	}
+}
+
 // NewTask creates the task of one input partition. It lists the partition's
 // batch manifests so that a restart reproduces the previous run's files.
 func (s *Sink) NewTask(ctx context.Context, tp stream.TopicPartition, _ map[string]*stream.Store) (stream.Task, error) {
@@ -198,6 +226,7 @@ func (s *Sink) NewTask(ctx context.Context, tp stream.TopicPartition, _ map[stri
 	for _, k := range bad {
 		log.Warn("ignoring object with an unexpected name among manifests", "key", k)
 	}
+	s.abortIncomplete(ctx, log, tp)
 	return &task{
 		s:         s,
 		log:       log,

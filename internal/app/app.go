@@ -140,6 +140,9 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return err
 		}
 		adm.AddCheck(admin.Check{Name: "lake", Ready: s.Ready})
+		if cfg.Sink.CompactAfter > 0 {
+			services = append(services, service{"lake-compaction", s.RunCompaction})
+		}
 		if err := runStage("sink", s.StreamConfig(), s.TaskFactory()); err != nil {
 			return err
 		}

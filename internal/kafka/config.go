@@ -18,6 +18,12 @@ type Config struct {
 	Partitions        int32         `yaml:"partitions"`
 	ReplicationFactor int16         `yaml:"replication_factor"`
 	DialTimeout       time.Duration `yaml:"dial_timeout"`
+	// SessionTimeout is the consumer group session timeout of the stages:
+	// how long the group waits for a member that stopped heartbeating (a
+	// crashed process) before moving its partitions. Brokers accept
+	// group.min.session.timeout.ms (6s by default) to
+	// group.max.session.timeout.ms (30m).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// CreateTopics creates missing topics at start; otherwise they are only checked.
 	CreateTopics bool `yaml:"create_topics"`
 }
@@ -31,6 +37,7 @@ func DefaultConfig() Config {
 		Partitions:        12,
 		ReplicationFactor: -1,
 		DialTimeout:       10 * time.Second,
+		SessionTimeout:    45 * time.Second,
 		CreateTopics:      true,
 	}
 }
@@ -56,6 +63,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return err
 	})
 	fs.BoolVar(&c.CreateTopics, "kafka.create-topics", c.CreateTopics, "create missing topics at start")
+	fs.DurationVar(&c.SessionTimeout, "kafka.session-timeout", c.SessionTimeout, "consumer group session timeout: how long a crashed member keeps its partitions (brokers accept 6s to 30m by default)")
 }
 
 // Validate reports what is wrong with the config.
@@ -71,6 +79,9 @@ func (c Config) Validate() error {
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("kafka.partitions: %d, want at least 1", c.Partitions))
+	}
+	if c.SessionTimeout < time.Second || c.SessionTimeout > 30*time.Minute {
+		errs = append(errs, fmt.Errorf("kafka.session_timeout: %s, want between 1s and 30m (brokers accept 6s to 30m by default)", c.SessionTimeout))
 	}
 	if !strings.HasPrefix(c.TopicPrefix, "sillage") {
 		errs = append(errs, fmt.Errorf("kafka.topic_prefix: %q must start with \"sillage\"", c.TopicPrefix))

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -17,7 +18,8 @@ func TestFlagsAndValidate(t *testing.T) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	c.RegisterFlags(fs)
-	require.NoError(t, fs.Parse([]string{"-kafka.brokers", "a:1, b:2", "-kafka.partitions", "6", "-kafka.replication-factor", "3", "-kafka.topic-prefix", "sillage.staging."}))
+	require.NoError(t, fs.Parse([]string{"-kafka.brokers", "a:1, b:2", "-kafka.partitions", "6", "-kafka.replication-factor", "3", "-kafka.topic-prefix", "sillage.staging.", "-kafka.session-timeout", "6s"}))
+	require.Equal(t, 6*time.Second, c.SessionTimeout)
 	require.Equal(t, []string{"a:1", "b:2"}, c.Brokers)
 	require.Equal(t, int32(6), c.Partitions)
 	require.Equal(t, int16(3), c.ReplicationFactor)
@@ -31,6 +33,7 @@ func TestFlagsAndValidate(t *testing.T) {
 	require.ErrorContains(t, err, `"nohost" has no port`)
 	require.ErrorContains(t, err, "kafka.partitions: 0")
 	require.ErrorContains(t, err, "kafka.topic_prefix")
+	require.ErrorContains(t, err, "kafka.session_timeout: 0s")
 }
 
 // TestSpecsCoverEveryTopic guards against a topic added to Topics but not

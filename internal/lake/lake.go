@@ -81,8 +81,18 @@ func Open(ctx context.Context, root string) (*Lake, error) {
 		"SET autoinstall_known_extensions = false",
 		"SET TimeZone = 'UTC'",
 	}
+	store, err := sink.NewLocalStore(dir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	for _, t := range l.tables {
-		setup = append(setup, fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM %s", t, ReadParquet(filepath.ToSlash(dir), t)))
+		from, err := readTable(ctx, store, dir, t)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("listing table %s: %w", t, err)
+		}
+		setup = append(setup, fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM %s", t, from))
 	}
 	for _, s := range setup {
 		if _, err := db.ExecContext(ctx, s); err != nil {
@@ -91,6 +101,36 @@ func Open(ctx context.Context, root string) (*Lake, error) {
 		}
 	}
 	return l, nil
+}
+
+// readTable is the DuckDB table function for one table: the glob of
+// ReadParquet, or, while a compaction is in progress or was interrupted
+// (files superseded by a merged file sit beside it), the explicit list of
+// the live files that sink.Files gives, so that no row counts twice.
+func readTable(ctx context.Context, store sink.ObjectStore, dir, table string) (string, error) {
+	live, err := sink.Files(ctx, store, table)
+	if err != nil {
+		return "", err
+	}
+	all, err := store.List(ctx, table+"/")
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, o := range all {
+		if strings.HasSuffix(o.Key, ".parquet") {
+			n++
+		}
+	}
+	if len(live) == n {
+		return ReadParquet(filepath.ToSlash(dir), table), nil
+	}
+	paths := make([]string, len(live))
+	for i, f := range live {
+		paths[i] = "'" + filepath.ToSlash(filepath.Join(dir, filepath.FromSlash(f.Key))) + "'"
+	}
+	return fmt.Sprintf("read_parquet([%s], hive_partitioning = true, hive_types = {'dt': DATE, 'hr': INTEGER}, union_by_name = true)",
+		strings.Join(paths, ", ")), nil
 }
 
 // ReadParquet is the DuckDB table function reading one table of the lake

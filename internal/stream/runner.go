@@ -94,6 +94,14 @@ func New(kcfg kafka.Config, cfg Config, factory TaskFactory, deps Deps) (*Runner
 // Ready reports whether the runner has joined its group and is processing.
 func (r *Runner) Ready() bool { return r.ready.Load() }
 
+// sessionTimeout is the Kafka config's group session timeout, else the default.
+func (r *Runner) sessionTimeout() time.Duration {
+	if r.kcfg.SessionTimeout > 0 {
+		return r.kcfg.SessionTimeout
+	}
+	return sessionTimeout
+}
+
 func (r *Runner) group() string { return r.kcfg.TopicPrefix + r.cfg.Name }
 
 func (r *Runner) changelogs() []string {
@@ -111,7 +119,7 @@ func (r *Runner) clientOpts() []kgo.Opt {
 	}
 	opts := append(r.kcfg.ProducerOpts(r.cfg.Name),
 		kgo.ConsumerGroup(r.group()),
-		kgo.SessionTimeout(sessionTimeout),
+		kgo.SessionTimeout(r.sessionTimeout()),
 		kgo.RebalanceTimeout(rebalanceTimeout),
 		kgo.ConsumeTopics(r.cfg.Topics...),
 		kgo.BlockRebalanceOnPoll(),
