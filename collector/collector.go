@@ -281,5 +281,5 @@ func (c *Collector) Ready() bool {
 type slogPrinter struct{ l *slog.Logger }
 
 func (p slogPrinter) Printf(format string, args ...any) {
-	p.l.Warn("fasthttp: " + fmt.Sprintf(format, args...))
+	p.l.Warn("fasthttp: " + redactRequest(fmt.Sprintf(format, args...)))
 }

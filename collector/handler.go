@@ -268,8 +268,24 @@ func (c *Collector) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		if errors.As(err, &te) && te.Timeout() {
 			e = newError(fasthttp.StatusRequestTimeout, reasonBadRequest, "request was not read in time")
 		} else {
-			e = newError(fasthttp.StatusBadRequest, reasonBadRequest, "cannot parse the HTTP request: %v", err)
+			e = newError(fasthttp.StatusBadRequest, reasonBadRequest, "cannot parse the HTTP request: %s", redactRequest(err.Error()))
 		}
 	}
 	c.refuse(ctx, e)
+}
+
+// redactRequest cuts what fasthttp appends to its parse errors: a snippet
+// of the raw request ("…: buffer size=N, contents: …"), which holds the
+// Authorization header (the write key) and the body. Neither may reach a
+// response or a log.
+func redactRequest(msg string) string {
+	for _, marker := range []string{": buffer size=", "buffer size=", "contents:"} {
+		if i := strings.Index(strings.ToLower(msg), marker); i >= 0 {
+			msg = msg[:i]
+		}
+	}
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	return strings.TrimSpace(msg)
 }

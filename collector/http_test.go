@@ -210,3 +210,32 @@ func TestAcceptsWhatTheTagSends(t *testing.T) {
 		require.Equal(t, "u-1", ev.UserID)
 	}
 }
+
+// A request fasthttp cannot parse is refused without echoing it: the
+// answer (and the log) carry neither the Authorization header nor the body.
+func TestUnparsableRequestIsNotEchoed(t *testing.T) {
+	e := newEnv(t, nil)
+	u, err := url.Parse(e.url)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	req := "POST /v1/track HTTP/1.1\r\nHost: " + u.Host + "\r\nAuthorization: Basic c2VjcmV0LWtleTo=\r\n" +
+		"Content-Type: application/json\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n\r\n{\"userId\":\"secret-user\"}"
+	_, _ = conn.Write([]byte(req))
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	hr, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer hr.Body.Close()
+	body, err := io.ReadAll(hr.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusBadRequest, hr.StatusCode, "%s", body)
+	require.NotContains(t, string(body), "c2VjcmV0LWtleTo=")
+	require.NotContains(t, string(body), "secret-user")
+	require.Contains(t, string(body), "cannot parse the HTTP request")
+}
+
+func TestRedactRequest(t *testing.T) {
+	got := redactRequest(`error when reading request headers: duplicate Content-Type header: buffer size=120, contents: "POST /v1/track HTTP/1.1\r\nAuthorization: Basic eA=="`)
+	require.Equal(t, "error when reading request headers: duplicate Content-Type header", got)
+}
