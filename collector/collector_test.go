@@ -210,6 +210,7 @@ func TestBadRequestsGetAJSONError(t *testing.T) {
 		{"missing type in batch", "POST", "/v1/batch", `{"batch":[{"type":"track","event":"a","userId":"u"},{"event":"b","userId":"u"}]}`, nil, 400, reasonInvalidEvent, "batch[1].type: missing"},
 		{"unknown type", "POST", "/v1/batch", `{"batch":[{"type":"purchase","userId":"u"}]}`, nil, 400, reasonInvalidEvent, `batch[0].type: "purchase" is not one of`},
 		{"no identity", "POST", "/v1/track", `{"event":"x"}`, nil, 400, reasonInvalidEvent, "neither userId nor anonymousId"},
+		{"placeholder identity", "POST", "/v1/track", `{"event":"x","userId":"null","anonymousId":"  "}`, nil, 400, reasonInvalidEvent, `neither userId ("null") nor anonymousId ("  ") identifies anyone`},
 		{"no identity in batch", "POST", "/v1/batch", `{"batch":[{"type":"page","anonymousId":""}]}`, nil, 400, reasonInvalidEvent, "batch[0].userId: neither"},
 		{"track without event", "POST", "/v1/track", `{"userId":"u"}`, nil, 400, reasonInvalidEvent, "event: a track call needs an event name"},
 		{"alias without previousId", "POST", "/v1/alias", `{"userId":"u"}`, nil, 400, reasonInvalidEvent, "previousId"},

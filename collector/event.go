@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"github.com/sillage/sillage/enricher/identity"
 	"strconv"
 	"time"
 
@@ -165,6 +166,10 @@ func toRaw(w *wireEvent, index int, env *envelope, meta *requestMeta) (schemas.R
 		return e, badEvent(p+"type", "%q is not one of track, page, screen, identify, group, alias", w.Type)
 	case w.UserID == "" && w.AnonymousID == "":
 		return e, badEvent(p+"userId", "neither userId nor anonymousId is set")
+	case !identity.Usable(w.UserID) && !identity.Usable(w.AnonymousID):
+		// The enricher would route it to the failed topic: say so now.
+		return e, badEvent(p+"userId", "neither userId (%q) nor anonymousId (%q) identifies anyone (empty or a placeholder such as \"null\", \"undefined\", \"anonymous\", \"0\")",
+			truncate(w.UserID, 64), truncate(w.AnonymousID, 64))
 	case w.Type == "track" && w.Event == "":
 		return e, badEvent(p+"event", "a track call needs an event name")
 	case w.Type == "alias" && (w.PreviousID == "" || w.UserID == ""):
@@ -274,4 +279,12 @@ func parseTime(field, s string, def int64) (int64, *apiError) {
 		return 0, badEvent(field, "%q is not an ISO-8601 date-time like 2024-05-01T12:00:00.000Z", s)
 	}
 	return t.UnixMilli(), nil
+}
+
+// truncate cuts s to n bytes for an error message, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

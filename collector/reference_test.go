@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sillage/sillage/collector/consent"
+	"github.com/sillage/sillage/enricher/identity"
 	"github.com/sillage/sillage/schemas"
 )
 
@@ -232,6 +233,9 @@ func refToRaw(w *refWireEvent, index int, env *refEnvelope, meta *requestMeta) (
 		return e, badEvent(p+"type", "%q is not one of track, page, screen, identify, group, alias", w.Type)
 	case w.UserID == "" && w.AnonymousID == "":
 		return e, badEvent(p+"userId", "neither userId nor anonymousId is set")
+	case !identity.Usable(string(w.UserID)) && !identity.Usable(string(w.AnonymousID)):
+		return e, badEvent(p+"userId", "neither userId (%q) nor anonymousId (%q) identifies anyone (empty or a placeholder such as \"null\", \"undefined\", \"anonymous\", \"0\")",
+			truncate(string(w.UserID), 64), truncate(string(w.AnonymousID), 64))
 	case w.Type == "track" && w.Event == "":
 		return e, badEvent(p+"event", "a track call needs an event name")
 	case w.Type == "alias" && (w.PreviousID == "" || w.UserID == ""):
