@@ -55,12 +55,18 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", dir, err)
 		}
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		b, err := broker.Start(cfg.Embedded.BrokerAddr, dir, log)
 		if err != nil {
 			return err
 		}
 		defer b.Close()
 		cfg.Kafka.Brokers = b.Addrs()
+		cfg.Kafka.SoleWriter = true
 		// A new transactional id per start: the embedded broker (kfake)
 		// aborts a transaction left open by a crash without writing an
 		// abort marker, and read_committed consumers then treat later

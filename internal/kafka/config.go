@@ -26,6 +26,12 @@ type Config struct {
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// CreateTopics creates missing topics at start; otherwise they are only checked.
 	CreateTopics bool `yaml:"create_topics"`
+	// SoleWriter is set (by the program, not by configuration) when this
+	// process is the only one that can ever write the stages' changelogs:
+	// the embedded broker, whose data directory the process holds locked.
+	// A transaction left open in a changelog can then only be the dead
+	// previous incarnation's, and restore does not wait for its marker.
+	SoleWriter bool `yaml:"-"`
 }
 
 // DefaultConfig returns the defaults.

@@ -67,12 +67,22 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store, resolveBy time.Ti
 		writes []*kgo.Record
 	}
 	open := map[int64]*txn{}
-	for next < end.Offset || len(open) > 0 {
+	// settled: the broker holds no open transaction in the partition any
+	// more (its last stable offset reached its end), so after reading to
+	// that end, a transaction still without a marker was aborted by the
+	// broker without one (the embedded broker does that after a crash).
+	settled := false
+	for next < end.Offset || (len(open) > 0 && !settled) {
 		wait := 30 * time.Second
 		if next >= end.Offset {
 			// Past the end: only open transactions' markers are awaited.
 			if wait = time.Until(resolveBy); wait <= 0 {
 				break
+			}
+			if hwm, ok := noOpenTransaction(ctx, adm, s.topic, s.partition); ok {
+				settled = true
+				end.Offset = max(end.Offset, hwm)
+				continue
 			}
 			wait = min(wait, time.Second)
 		}
@@ -117,7 +127,30 @@ func restore(ctx context.Context, kcfg kafka.Config, s *Store, resolveBy time.Ti
 			}
 		})
 	}
+	if settled {
+		return n, 0, nil
+	}
 	return n, len(open), nil
+}
+
+// noOpenTransaction reports whether the partition's last stable offset has
+// reached its high watermark (no transaction is open in it), and returns
+// that high watermark.
+func noOpenTransaction(ctx context.Context, adm *kadm.Client, topic string, partition int32) (int64, bool) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, false
+	}
+	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return 0, false
+	}
+	hwm, ok1 := ends.Lookup(topic, partition)
+	lso, ok2 := stable.Lookup(topic, partition)
+	if !ok1 || !ok2 || hwm.Err != nil || lso.Err != nil || lso.Offset < hwm.Offset {
+		return 0, false
+	}
+	return hwm.Offset, true
 }
 
 // resolveWait bounds how long restore waits, past the changelog's end, for

@@ -94,6 +94,20 @@ func New(kcfg kafka.Config, cfg Config, factory TaskFactory, deps Deps) (*Runner
 // Ready reports whether the runner has joined its group and is processing.
 func (r *Runner) Ready() bool { return r.ready.Load() }
 
+// transactionTimeout is how long the coordinator lets a transaction stay
+// open. With a sole writer (the embedded broker, one process, so no peer
+// whose death a rebalance waits for) it is short: a transaction left open
+// by a crash then stops holding back read_committed readers of the output
+// topics within seconds of the restart instead of a minute and a half.
+func (r *Runner) transactionTimeout() time.Duration {
+	if r.kcfg.SoleWriter {
+		return soleWriterTransactionTimeout
+	}
+	return transactionTimeout
+}
+
+const soleWriterTransactionTimeout = 20 * time.Second
+
 // sessionTimeout is the Kafka config's group session timeout, else the default.
 func (r *Runner) sessionTimeout() time.Duration {
 	if r.kcfg.SessionTimeout > 0 {
@@ -138,7 +152,7 @@ func (r *Runner) clientOpts() []kgo.Opt {
 		}
 		opts = append(opts,
 			kgo.TransactionalID(r.group()+"-"+id),
-			kgo.TransactionTimeout(transactionTimeout),
+			kgo.TransactionTimeout(r.transactionTimeout()),
 		)
 	} else {
 		opts = append(opts, kgo.DisableAutoCommit())
@@ -510,6 +524,9 @@ func (r *Runner) createTasks(ctx context.Context) error {
 	// One bound for the whole assignment: a dead producer's open
 	// transaction spans many changelog partitions, and is waited for once.
 	resolveBy := time.Now().Add(resolveWait)
+	if r.kcfg.SoleWriter {
+		resolveBy = time.Now() // nobody alive can still commit one
+	}
 	for _, tp := range todo {
 		ts, err := r.newTask(ctx, tp, resolveBy)
 		if err != nil {
@@ -531,7 +548,11 @@ func (r *Runner) newTask(ctx context.Context, tp TopicPartition, resolveBy time.
 		if err != nil {
 			return nil, fmt.Errorf("%s: restoring store %s of partition %d: %w", r.cfg.Name, name, tp.Partition, err)
 		}
-		if unresolved > 0 {
+		switch {
+		case unresolved > 0 && r.kcfg.SoleWriter:
+			r.log.Info("changelog transactions left open by the previous run: treated as aborted",
+				"store", name, "partition", tp.Partition, "transactions", unresolved)
+		case unresolved > 0:
 			r.log.Warn("changelog transactions still open after waiting for their markers: treated as aborted",
 				"store", name, "partition", tp.Partition, "transactions", unresolved)
 		}
