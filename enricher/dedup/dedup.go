@@ -49,16 +49,16 @@ func NewFilter(store *stream.Store, window time.Duration) *Filter {
 // Key is the dedup key of an event.
 func Key(e *schemas.RawEvent) string { return e.Source + "\x00" + e.EventID }
 
-// Fingerprint hashes the content that makes an event itself.
+// Fingerprint hashes the content that makes an event itself. The timestamp
+// is left out: an event sent without one gets its receipt time, which
+// differs between a request and its retry, and a client that retries keeps
+// the content (and its own timestamp) anyway.
 func Fingerprint(e *schemas.RawEvent) uint64 {
 	h := fnv.New64a()
 	for _, s := range []string{e.Type, e.Event, e.AnonymousID, e.UserID, e.PreviousID, e.GroupID, e.PropertiesJSON, e.TraitsJSON} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(e.Timestamp))
-	h.Write(b[:])
 	return h.Sum64()
 }
 

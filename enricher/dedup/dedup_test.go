@@ -18,6 +18,9 @@ func TestVerdicts(t *testing.T) {
 	f := NewFilter(stream.NewTestStore("dedup"), 24*time.Hour)
 	require.Equal(t, New, f.Check(ev("m1", "Product Added", 1)))
 	require.Equal(t, Duplicate, f.Check(ev("m1", "Product Added", 2)), "a retry is a duplicate")
+	noTimestamp := ev("m1", "Product Added", 6)
+	noTimestamp.Timestamp = 6 // sent without one: the collector filled in the receipt time
+	require.Equal(t, Duplicate, f.Check(noTimestamp), "a retry of an event sent without a timestamp is a duplicate")
 	require.Equal(t, Conflict, f.Check(ev("m1", "Order Completed", 3)), "another event with the same id is a conflict")
 	require.Equal(t, New, f.Check(ev("m2", "Product Added", 4)))
 	other := ev("m1", "Product Added", 5)

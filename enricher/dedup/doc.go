@@ -2,7 +2,9 @@
 // (source, messageId) within a window (default 24 h, by receipt time).
 //
 // What counts as a copy: the same (source, messageId) with the same content
-// (type, name, ids, original timestamp, properties, traits). A retry of the
+// (type, name, ids, properties, traits; not the timestamp, which the
+// collector fills with the receipt time when a client sends none, so that
+// it differs between a request and its retry). A retry of the
 // same event — the tag or an SDK resending after a lost answer, a replay
 // re-run — is dropped and counted. Two different events that share a
 // messageId (a buggy client; Segment's Go SDK fixtures do this) are NOT
@@ -15,5 +17,7 @@
 // deleted (tombstoned) as time passes. Events of one (source, messageId)
 // share a Kafka key (anonymous id, else user id) and so a partition, which
 // makes partition-local state sufficient — except when a retry changes its
-// identifiers, which then counts as a different event.
+// identifiers, which then counts as a different event: two events of
+// different visitors that share a messageId both reach the lake, so
+// event_id is unique per visitor, not across the whole lake.
 package dedup
