@@ -185,6 +185,26 @@ func TestREES46ToS3WithOutage(t *testing.T) {
 	for _, f := range files {
 		require.True(t, strings.HasPrefix(f.Key, "events/dt=2019-10-01/hr="), f.Key)
 	}
+	// DuckDB on the very objects of the bucket: every object under events/
+	// (not only those the sink's reader picks), fetched byte for byte into
+	// a folder, read by `sillage lake query` with a plain glob — what
+	// DuckDB's httpfs would read from the bucket (it cannot be installed
+	// here: extensions are downloads).
+	copyDir := t.TempDir()
+	objs, err := store.List(context.Background(), "events/")
+	require.NoError(t, err)
+	for _, o := range objs {
+		rc, err := store.Get(context.Background(), o.Key)
+		require.NoError(t, err)
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		require.NoError(t, err)
+		require.Len(t, data, int(o.Size), o.Key)
+		dst := filepath.Join(copyDir, "lake", filepath.FromSlash(o.Key))
+		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+		require.NoError(t, os.WriteFile(dst, data, 0o644))
+	}
+	checkLakeQuery(t, copyDir)
 	close(sampleStop)
 	<-sampled
 	hwm := vmHWM(t, p.cmd.Process.Pid)
