@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -235,22 +236,30 @@ func printBanner(cfg *Config, collectorAddr, adminAddr string) {
 		}
 		return net.JoinHostPort(h, p)
 	}
-	fmt.Fprintf(os.Stderr, `
-Sillage is running on its embedded broker (roles: %[8]s).
-
-  collector      http://%[1]s         (Segment API: POST /v1/batch, /v1/track, ...)
-  tag            http://%[1]s/tag.js
-  demo shop      http://%[1]s/demo
-  admin          http://%[2]s         (metrics, schema registry, health)
-  Kafka broker   %[3]s         (e.g. kcat -b %[3]s -C -t %[4]s -f '%%k %%T\n')
-  data           %[5]s
-
-  FOR TRYING IT OUT ONLY — demo credentials:
-    write key    %[6]s
-    admin token  %[7]s    (Authorization: Bearer %[7]s)
-
-`, host(collectorAddr), host(adminAddr), cfg.Embedded.BrokerAddr, cfg.Kafka.Topics().Membership,
-		cfg.DataDir, DemoWriteKey, DemoAdminToken, cfg.Target)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nSillage is running on its embedded broker (roles: %s).\n\n", cfg.Target)
+	if collectorAddr != "" {
+		c := host(collectorAddr)
+		fmt.Fprintf(&b, "  collector      http://%s         (Segment API: POST /v1/batch, /v1/track, ...)\n", c)
+		fmt.Fprintf(&b, "  tag            http://%s/tag.js\n", c)
+		fmt.Fprintf(&b, "  demo shop      http://%s/demo\n", c)
+	}
+	fmt.Fprintf(&b, "  admin          http://%s         (metrics, schema registry, health)\n", host(adminAddr))
+	fmt.Fprintf(&b, "  Kafka broker   %[1]s         (e.g. kcat -b %[1]s -C -t %[2]s -f '%%k %%T\\n')\n", cfg.Embedded.BrokerAddr, cfg.Kafka.Topics().Membership)
+	fmt.Fprintf(&b, "  data           %s\n", cfg.DataDir)
+	demoKey := collectorAddr != "" && len(cfg.Collector.Sources) == 1 && cfg.Collector.Sources[0].WriteKey == DemoWriteKey
+	demoToken := len(cfg.Admin.Tokens) == 1 && cfg.Admin.Tokens[0] == DemoAdminToken
+	if demoKey || demoToken {
+		b.WriteString("\n  FOR TRYING IT OUT ONLY — demo credentials:\n")
+		if demoKey {
+			fmt.Fprintf(&b, "    write key    %s\n", DemoWriteKey)
+		}
+		if demoToken {
+			fmt.Fprintf(&b, "    admin token  %[1]s    (Authorization: Bearer %[1]s)\n", DemoAdminToken)
+		}
+	}
+	b.WriteString("\n")
+	fmt.Fprint(os.Stderr, b.String())
 }
 
 // schemaTopics maps every contract to the topic that carries it: the Serde
