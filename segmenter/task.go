@@ -60,8 +60,19 @@ func (t *task) restore() {
 	var corrupt int
 	t.store.Range(func(key string, value []byte) bool {
 		if key == offsetKey {
-			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil {
+			// "offset" (older records) or "offset,maxEvent,lastArrival":
+			// the partition's event clock, so that timers keep firing after
+			// a restart before any new event arrives.
+			f := strings.Split(string(value), ",")
+			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
 				t.applied = n
+			}
+			if len(f) == 3 {
+				maxEvent, err1 := strconv.ParseInt(f[1], 10, 64)
+				arrival, err2 := strconv.ParseInt(f[2], 10, 64)
+				if err1 == nil && err2 == nil && maxEvent != noTime {
+					t.clock.restore(maxEvent, arrival-maxEvent)
+				}
 			}
 			return true
 		}
@@ -367,7 +378,8 @@ func (t *task) Tick(_ context.Context, now time.Time, out *stream.Output) error 
 		return err
 	}
 	if t.offDirty {
-		t.store.Put(offsetKey, []byte(strconv.FormatInt(t.applied, 10)))
+		t.store.Put(offsetKey, []byte(strconv.FormatInt(t.applied, 10)+","+
+			strconv.FormatInt(t.clock.maxEvent, 10)+","+strconv.FormatInt(t.clock.arrivalMs, 10)))
 		t.offDirty = false
 	}
 	return nil

@@ -310,3 +310,20 @@ segments:
 	requireTransitions(t, h.transitions(h.process(h.event("p", "track", "Order Completed", at(time.Second), props(`{"total":120.5}`)))),
 		want{"big_order", "p", schemas.Entered, at(time.Second)})
 }
+
+// A restarted task resumes its partition's event clock from the store: a
+// window that the data already closed fires once the partition is quiet,
+// without waiting for a new event (before, the clock restarted empty and
+// timers waited for the next event of the instance).
+func TestTimersFireAfterRestartWithoutNewEvents(t *testing.T) {
+	cfg := testConfig()
+	cfg.AllowedLateness = 10 * time.Minute
+	h := newHarness(t, cfg, "")
+	h.process(h.event("p", "track", "Product Added", at(0)), h.event("z", "page", "", at(31*time.Minute)))
+	require.Empty(t, h.transitions(h.tick(0)), "31m − 10m of lateness: the 30m window is still open")
+	committed := h.store.Changelog()
+	h.restart(committed)
+	require.Equal(t, 1.0, h.gauge("timers"))
+	got := h.transitions(h.tick(cfg.QuietPeriod + time.Second))
+	requireTransitions(t, got, want{"cart_abandoned", "p", schemas.Entered, at(30 * time.Minute)})
+}

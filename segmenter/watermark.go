@@ -40,6 +40,19 @@ func (c *eventClock) observe(eventTime int64, now time.Time) {
 	c.mu.Unlock()
 }
 
+// restore raises the instance clock to a restored partition's newest event
+// time (and that event's lag behind the wall clock). The silence is counted
+// from the restart (lastArrival), which delays the idle watermark by the
+// downtime at most.
+func (c *eventClock) restore(maxEvent, lag int64) {
+	c.mu.Lock()
+	if maxEvent > c.maxEvent {
+		c.maxEvent = maxEvent
+		c.lag = lag
+	}
+	c.mu.Unlock()
+}
+
 // idleWatermark is the watermark a live stream reaches by the wall clock
 // after IdleTimeout of silence: the newest event time plus the silence, at
 // most now. A stream whose newest event was already older than IdleTimeout
@@ -71,7 +84,20 @@ type partitionClock struct {
 	inst        *eventClock
 	maxEvent    int64
 	lastArrival time.Time
+	arrivalMs   int64 // wall clock (ms) when maxEvent arrived
 	wm          int64
+}
+
+// restore resumes the clock of a partition restored from its store: its
+// newest event time, and how far behind the wall clock that event was when
+// it arrived (lag), so that after a restart the quiet and idle rules move
+// the watermark — and fire the timers due — without waiting for an event.
+func (p *partitionClock) restore(maxEvent, lag int64) {
+	if maxEvent > p.maxEvent {
+		p.maxEvent = maxEvent
+		p.arrivalMs = maxEvent + lag
+	}
+	p.inst.restore(maxEvent, lag)
 }
 
 func newPartitionClock(inst *eventClock, now time.Time) *partitionClock {
@@ -85,6 +111,7 @@ func (p *partitionClock) observe(eventTime int64, now time.Time) (late bool) {
 	late = eventTime < p.wm
 	if eventTime > p.maxEvent {
 		p.maxEvent = eventTime
+		p.arrivalMs = now.UnixMilli()
 	}
 	p.lastArrival = now
 	p.inst.observe(eventTime, now)
