@@ -144,8 +144,11 @@
 // windows still open when the replayed data ends stay pending (counted in
 // sillage_segmenter_timers_pending, which counts segment timers — absence
 // windows, window exits, sequence member_for — and not the sweeps) until
-// newer events arrive. An event
-// older than the watermark is late (sillage_segmenter_late_events_total)
+// newer events arrive. The partition's clock (newest event time, and when
+// it arrived) is stored with its offset marker, so a restarted task resumes
+// it: timers the data already passed fire once the partition is quiet, and
+// a live stream's idle rule resumes, without waiting for a new event. An
+// event older than the watermark is late (sillage_segmenter_late_events_total)
 // and still applied: a late `start` opens a window that may close at the
 // next tick; a late `missing` after an entry makes the profile exit.
 //
