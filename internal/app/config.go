@@ -147,6 +147,16 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: required"))
 	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q, want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q, want text or json", c.Log.Format))
+	}
 	errs = append(errs, c.Kafka.Validate(), c.Admin.Validate())
 	ts := c.targets()
 	if ts["collector"] {

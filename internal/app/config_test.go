@@ -84,6 +84,11 @@ func TestBadConfigs(t *testing.T) {
 	require.ErrorContains(t, err, "reading config file")
 	_, _, err = Load([]string{"-no-such-flag"})
 	require.ErrorContains(t, err, "no-such-flag")
+	_, _, err = Load([]string{"-log.level", "verbose", "-log.format", "xml"})
+	require.ErrorContains(t, err, `log.level: "verbose"`)
+	require.ErrorContains(t, err, `log.format: "xml"`)
+	_, _, err = Load([]string{"-log.level", "DEBUG", "-log.format", "json"})
+	require.NoError(t, err)
 }
 
 func TestFindConfigFile(t *testing.T) {
