@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -217,8 +218,8 @@ func (c *Config) setRateLimit(s string) error {
 // Validate reports every problem with the config, each naming its field.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, errors.New("collector.addr: required"))
+	if err := CheckListenAddr(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("collector.addr: %w", err))
 	}
 	if c.MaxEventBytes < 1024 {
 		errs = append(errs, fmt.Errorf("collector.max_event_bytes: %d, want at least 1024", c.MaxEventBytes))
@@ -311,6 +312,22 @@ func checkOrigin(o string) error {
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return fmt.Errorf("%q is not an origin like https://shop.example", o)
+	}
+	return nil
+}
+
+// CheckListenAddr checks a listen address ("host:port", "[v6]:port" or
+// ":port", port 0 to 65535) without listening.
+func CheckListenAddr(addr string) error {
+	if addr == "" {
+		return errors.New("required")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port or :port (%v)", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
 	}
 	return nil
 }

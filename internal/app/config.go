@@ -158,7 +158,15 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format: %q, want text or json", c.Log.Format))
 	}
 	errs = append(errs, c.Kafka.Validate(), c.Admin.Validate())
+	if c.Admin.Addr != "" {
+		if err := collector.CheckListenAddr(c.Admin.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("admin.addr: %w", err))
+		}
+	}
 	ts := c.targets()
+	if ts["collector"] && c.Collector.Addr == c.Admin.Addr && c.Admin.Addr != "" {
+		errs = append(errs, fmt.Errorf("collector.addr and admin.addr: both %q, want two addresses", c.Admin.Addr))
+	}
 	if ts["collector"] {
 		errs = append(errs, c.Collector.Validate())
 	}

@@ -87,6 +87,11 @@ func TestBadConfigs(t *testing.T) {
 	_, _, err = Load([]string{"-log.level", "verbose", "-log.format", "xml"})
 	require.ErrorContains(t, err, `log.level: "verbose"`)
 	require.ErrorContains(t, err, `log.format: "xml"`)
+	_, _, err = Load([]string{"-collector.addr", "nonsense", "-admin.addr", "127.0.0.1:99999"})
+	require.ErrorContains(t, err, `collector.addr: "nonsense": want host:port`)
+	require.ErrorContains(t, err, `admin.addr: "127.0.0.1:99999": port "99999"`)
+	_, _, err = Load([]string{"-collector.addr", "127.0.0.1:7000", "-admin.addr", "127.0.0.1:7000"})
+	require.ErrorContains(t, err, `both "127.0.0.1:7000"`)
 	_, _, err = Load([]string{"-log.level", "DEBUG", "-log.format", "json"})
 	require.NoError(t, err)
 }
