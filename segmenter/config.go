@@ -25,6 +25,11 @@ type Config struct {
 	// IdleTimeout is how long the whole input must be silent before a live
 	// stream's event time is advanced by the wall clock.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// RecentEvents is how many of a profile's last events (id, type, name,
+	// event time) its state keeps for the admin profile view, while it has
+	// state for another reason; 0 keeps none (each kept event costs a
+	// state write per batch, about a tenth of the segmenter's throughput).
+	RecentEvents int `yaml:"recent_events"`
 }
 
 // DefaultConfig returns the defaults.
@@ -33,6 +38,7 @@ func DefaultConfig() Config {
 		AllowedLateness: 10 * time.Second,
 		QuietPeriod:     5 * time.Second,
 		IdleTimeout:     time.Minute,
+		RecentEvents:    10,
 	}
 }
 
@@ -46,6 +52,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"a partition without records for this long is complete up to the newest event time seen")
 	fs.DurationVar(&c.IdleTimeout, "segmenter.idle-timeout", c.IdleTimeout,
 		"silence after which a live stream's event time follows the wall clock")
+	fs.IntVar(&c.RecentEvents, "segmenter.recent-events", c.RecentEvents,
+		"last events (id, type, name, time) kept per profile for the admin profile view; 0: none")
 }
 
 // Validate reports what is wrong with the config.
@@ -60,5 +68,11 @@ func (c Config) Validate() error {
 	if c.IdleTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("segmenter.idle_timeout: %s, want > 0", c.IdleTimeout))
 	}
+	if c.RecentEvents < 0 || c.RecentEvents > maxRecentEvents {
+		errs = append(errs, fmt.Errorf("segmenter.recent_events: %d, want 0 to %d", c.RecentEvents, maxRecentEvents))
+	}
 	return errors.Join(errs...)
 }
+
+// maxRecentEvents bounds Config.RecentEvents.
+const maxRecentEvents = 100

@@ -113,6 +113,22 @@
 // counted twice in windows or computed traits. Traits and computed traits
 // are kept for as long as the profile keeps personalisation consent.
 //
+// # The admin profile view
+//
+// ProfileHandler serves GET /v1/profiles/{id} (the profile's identities,
+// consent, traits, computed traits, memberships with since-when, cause and
+// reason, pending windows and timers, recent events) and
+// GET /v1/profiles/{id}/explain?segment=NAME (why the profile is or is
+// not a member, by kind), from the state of the task owning the profile's
+// partition (see view.go), under the task's mutex, which the task holds
+// while processing a record or ticking. For it the state also keeps the
+// entering transition's cause per membership (the reason is derived from
+// the rule), the last user id and maxAnonIDs (4) anonymous ids, and the
+// last Config.RecentEvents (default 10) events' id, type, name and time —
+// recorded only while the profile has state for another reason, and
+// deleted with it on consent withdrawal. A profile whose partition another
+// instance owns gets a 421 naming the partition; one without state, a 404.
+//
 // # Absence windows and re-entry
 //
 // The window runs from the first `start` event: further `start` events

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,10 @@ type Deps struct {
 	// Definitions, when set, are used instead of loading Config.DefinitionsPath
 	// (so that the workflow consumer and the segmenter share one load).
 	Definitions *Definitions
+	// Partitions is the enriched topic's partition count, with which the
+	// admin profile view finds the partition that owns a profile (0:
+	// unknown; the view then searches the partitions this instance owns).
+	Partitions int32
 }
 
 // Segmenter evaluates segment definitions per profile. It is a
@@ -41,6 +46,10 @@ type Segmenter struct {
 	now   func() time.Time
 	m     *metrics
 	clock *eventClock
+
+	partitions int32
+	mu         sync.Mutex      // guards tasks
+	tasks      map[int32]*task // the running tasks, by partition (admin view)
 }
 
 // New validates the config, loads the definitions and registers metrics.
@@ -80,7 +89,7 @@ func New(cfg Config, deps Deps) (*Segmenter, error) {
 		now = time.Now
 	}
 	s := &Segmenter{cfg: cfg, defs: defs, log: deps.Logger, serde: deps.Serde, topic: deps.Topics, now: now, m: m,
-		clock: newEventClock(cfg, now())}
+		clock: newEventClock(cfg, now()), partitions: deps.Partitions, tasks: map[int32]*task{}}
 	for _, seg := range defs.Segments {
 		for _, tr := range []schemas.Transition{schemas.Entered, schemas.Exited} {
 			m.transitions.WithLabelValues(seg.Name, string(tr)) // export zeros

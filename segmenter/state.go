@@ -36,10 +36,65 @@ type profileState struct {
 	// state: an upstream duplicate of one of them (same event id, new
 	// offset) is ignored, so it counts once in windows and computed traits.
 	Seen []uint64 `json:"seen,omitempty"`
+	// UserID is the last user id seen on the profile's events, and AnonIDs
+	// the last maxAnonIDs distinct anonymous ids (oldest first), for the
+	// admin profile view.
+	UserID  string   `json:"user_id,omitempty"`
+	AnonIDs []string `json:"anon_ids,omitempty"`
+	// Recent are the profile's last Config.RecentEvents applied events (oldest
+	// first): id, type, name and event time only, never properties. They
+	// are kept while the profile has state for another reason (they alone
+	// keep none) and deleted with it.
+	Recent []recentEvent `json:"recent,omitempty"`
 }
 
-// maxSeen bounds profileState.Seen.
-const maxSeen = 8
+// recentEvent is one entry of profileState.Recent.
+type recentEvent struct {
+	ID   string `json:"id,omitempty"`
+	Type string `json:"type,omitempty"`
+	Name string `json:"name,omitempty"`
+	Time int64  `json:"time"`
+}
+
+// Bounds of profileState.Seen and AnonIDs.
+const (
+	maxSeen    = 8
+	maxAnonIDs = 4
+)
+
+// note records an applied event in the profile's identities and recent
+// events (at most maxRecent of them); it reports whether they changed.
+func (s *profileState) note(id, typ, name, userID, anonID string, t int64, maxRecent int) bool {
+	changed := false
+	if userID != "" && userID != s.UserID {
+		s.UserID, changed = userID, true
+	}
+	if anonID != "" && !slices.Contains(s.AnonIDs, anonID) {
+		s.AnonIDs = append(s.AnonIDs, anonID)
+		if len(s.AnonIDs) > maxAnonIDs {
+			s.AnonIDs = slices.Clone(s.AnonIDs[len(s.AnonIDs)-maxAnonIDs:])
+		}
+		changed = true
+	}
+	if n := len(s.Recent); maxRecent <= 0 || n > 0 && s.Recent[n-1].ID == id && id != "" {
+		if len(s.Recent) > max(maxRecent, 0) { // the bound was lowered
+			s.Recent, changed = slices.Clone(s.Recent[len(s.Recent)-max(maxRecent, 0):]), true
+		}
+		return changed
+	}
+	e := recentEvent{ID: id, Type: typ, Name: name, Time: t}
+	switch {
+	case len(s.Recent) < maxRecent:
+		s.Recent = append(s.Recent, e)
+	case len(s.Recent) > maxRecent: // the bound was lowered
+		s.Recent = append(slices.Clone(s.Recent[len(s.Recent)-maxRecent+1:]), e)
+	default: // full: shift in place (the state is being changed to be saved)
+		copy(s.Recent, s.Recent[len(s.Recent)-maxRecent+1:])
+		s.Recent = s.Recent[:maxRecent]
+		s.Recent[maxRecent-1] = e
+	}
+	return true
+}
 
 // segmentState is one profile's state for one segment, for every rule kind.
 type segmentState struct {
@@ -70,6 +125,12 @@ type segmentState struct {
 	// sweep timer, one per profile at the latest Expire, so that a profile
 	// that stops sending events leaves no window state behind.
 	Expire int64 `json:"expire,omitempty"`
+	// Cause is, while a member, the entry's cause for the admin profile
+	// view: the event id, or the transition's timer key
+	// ("timer:<deadline>[:<opening event>]") when a timer made the profile
+	// enter. (The entry's reason is not kept: the view derives it from the
+	// rule, see entryReason.)
+	Cause string `json:"cause,omitempty"`
 }
 
 // maxCompleted bounds segmentState.Completed.
@@ -77,11 +138,29 @@ const maxCompleted = 8
 
 func (a segmentState) equal(b segmentState) bool {
 	return a.Member == b.Member && a.Since == b.Since && a.Due == b.Due && a.Expire == b.Expire && a.Start == b.Start &&
-		a.StartEvent == b.StartEvent && slices.Equal(a.Completed, b.Completed) &&
+		a.StartEvent == b.StartEvent && a.Cause == b.Cause && slices.Equal(a.Completed, b.Completed) &&
 		slices.Equal(a.Times, b.Times) && slices.Equal(a.Values, b.Values) && slices.Equal(a.Starts, b.Starts)
 }
 
 func (a segmentState) isZero() bool { return a.equal(segmentState{}) }
+
+// noteTransitions keeps the cause of the last entry among trs (cleared by
+// an exit).
+func (a *segmentState) noteTransitions(trs []transition) {
+	for _, tr := range trs {
+		if tr.kind != schemas.Entered {
+			a.Cause = ""
+			continue
+		}
+		a.Cause = tr.cause
+		if a.Cause == "" {
+			a.Cause = tr.key
+		}
+	}
+	if !a.Member {
+		a.Cause = ""
+	}
+}
 
 func (s *profileState) empty() bool {
 	if len(s.Traits) > 0 || len(s.Computed) > 0 {

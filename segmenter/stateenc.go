@@ -64,6 +64,39 @@ func appendState(b []byte, st *profileState) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
+	if st.UserID != "" {
+		b = appendString(append(b, `,"user_id":`...), st.UserID)
+	}
+	if len(st.AnonIDs) > 0 {
+		b = append(b, `,"anon_ids":[`...)
+		for i, id := range st.AnonIDs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, id)
+		}
+		b = append(b, ']')
+	}
+	if len(st.Recent) > 0 {
+		b = append(b, `,"recent":[`...)
+		for i, e := range st.Recent {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '{')
+			if e.ID != "" {
+				b = append(appendString(append(b, `"id":`...), e.ID), ',')
+			}
+			if e.Type != "" {
+				b = append(appendString(append(b, `"type":`...), e.Type), ',')
+			}
+			if e.Name != "" {
+				b = append(appendString(append(b, `"name":`...), e.Name), ',')
+			}
+			b = append(strconv.AppendInt(append(b, `"time":`...), e.Time, 10), '}')
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}'), nil
 }
 
@@ -129,6 +162,9 @@ func appendSegment(b []byte, ss *segmentState) []byte {
 	}
 	if ss.Expire != 0 {
 		b = strconv.AppendInt(field(b, "expire"), ss.Expire, 10)
+	}
+	if ss.Cause != "" {
+		b = appendString(field(b, "cause"), ss.Cause)
 	}
 	return append(b, '}')
 }

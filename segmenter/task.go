@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,6 +20,9 @@ import (
 
 // task evaluates the segments for the profiles of one enriched partition.
 type task struct {
+	// mu is held while the task processes a record or ticks, and by the
+	// admin profile view while it reads the task's state (see view.go).
+	mu     sync.Mutex
 	s      *Segmenter
 	tp     stream.TopicPartition
 	store  *stream.Store
@@ -52,6 +56,7 @@ func newTask(s *Segmenter, tp stream.TopicPartition, store *stream.Store) *task 
 		s.m.predicateErrors.WithLabelValues(p.owner).Inc()
 	})
 	t.restore()
+	s.register(t)
 	return t
 }
 
@@ -104,6 +109,8 @@ func (t *task) restore() {
 
 // Process implements stream.Task.
 func (t *task) Process(ctx context.Context, rec *kgo.Record, out *stream.Output) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if rec.Offset <= t.applied {
 		t.s.m.replayed.Inc()
 		return nil
@@ -187,6 +194,7 @@ func (t *task) apply(rec *kgo.Record, ev *schemas.EnrichedEvent, out *stream.Out
 			t.trs = seg.rule.onDue(ss, t.trs)
 		}
 		t.trs = seg.rule.onEvent(t.ec, ss, t.trs)
+		ss.noteTransitions(t.trs)
 		if !ss.equal(before) {
 			changed = true
 			t.setSegment(st, seg.Name, *ss, before.Due, profile)
@@ -206,6 +214,9 @@ func (t *task) apply(rec *kgo.Record, ev *schemas.EnrichedEvent, out *stream.Out
 		if len(st.Seen) > maxSeen {
 			st.Seen = st.Seen[len(st.Seen)-maxSeen:]
 		}
+	}
+	if st.note(ev.Raw.EventID, ev.Raw.Type, ev.Raw.Event, ev.Raw.UserID, ev.Raw.AnonymousID, ev.EventTime, t.s.cfg.RecentEvents) {
+		changed = true
 	}
 	if has && st.Consent != ev.Raw.Consent {
 		changed = true
@@ -364,6 +375,8 @@ func (t *task) withdraw(key, profile string, st *profileState, ev *schemas.Enric
 
 // Tick implements stream.Task: it fires the timers the watermark passed.
 func (t *task) Tick(_ context.Context, now time.Time, out *stream.Output) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	wm := t.clock.watermark(now)
 	for {
 		tm, ok := t.timers.next(wm)
@@ -412,6 +425,7 @@ func (t *task) fire(tm timer, out *stream.Output, now time.Time) error {
 	}
 	ss, wasMember := *cur, cur.Member
 	t.trs = seg.rule.onDue(&ss, t.trs[:0])
+	ss.noteTransitions(t.trs)
 	t.setSegment(st, tm.segment, ss, tm.due, tm.profile)
 	for _, tr := range t.trs {
 		if err := t.emit(out, tm.segment, tm.profile, tr, st.Consent, now); err != nil {
@@ -457,6 +471,7 @@ func (t *task) follow(st *profileState, profile, causeSeg string, cause transiti
 		if !changed {
 			continue
 		}
+		ss.noteTransitions([]transition{tr})
 		t.setSegment(st, seg.Name, ss, 0, profile)
 		setMember(members, seg.Name, ss.Member)
 		if err := t.emit(out, seg.Name, profile, tr, st.Consent, now); err != nil {
@@ -527,6 +542,7 @@ func (t *task) fail(rec *kgo.Record, out *stream.Output, reason string, cause er
 
 // Close implements stream.Task.
 func (t *task) Close() error {
+	t.s.unregister(t)
 	t.s.m.timersPending.Sub(float64(t.pending))
 	t.s.m.profiles.Sub(float64(t.profiles))
 	t.pending, t.profiles = 0, 0

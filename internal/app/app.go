@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
@@ -159,10 +160,13 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("segmenter.definitions: %w", err)
 		}
-		seg, err := segmenter.New(cfg.Segmenter, segmenter.Deps{Logger: log, Registerer: reg, Serde: serde, Topics: topics, Definitions: defs})
+		seg, err := segmenter.New(cfg.Segmenter, segmenter.Deps{Logger: log, Registerer: reg, Serde: serde, Topics: topics, Definitions: defs,
+			Partitions: topicPartitions(setupCtx, adminCl, topics.Enriched)})
 		if err != nil {
 			return err
 		}
+		adm.Handle("GET /v1/profiles/{id}", adm.Protect(seg.ProfileHandler(false)))
+		adm.Handle("GET /v1/profiles/{id}/explain", adm.Protect(seg.ProfileHandler(true)))
 		wf, err := workflow.New(cfg.Kafka, cfg.Workflow, workflow.Deps{Logger: log, Registerer: reg, Serde: serde, Topics: topics, Definitions: defs})
 		if err != nil {
 			return err
@@ -217,6 +221,20 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	log.Info("sillage running", "target", cfg.Target, "brokers", cfg.Kafka.Brokers)
 	return runServices(ctx, log, ShutdownBudget, services)
+}
+
+// topicPartitions is a topic's partition count (0 when it cannot be read:
+// the profile view then searches every partition the instance owns).
+func topicPartitions(ctx context.Context, cl *kgo.Client, topic string) int32 {
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return 0
+	}
+	d, ok := details[topic]
+	if !ok || d.Err != nil {
+		return 0
+	}
+	return int32(len(d.Partitions))
 }
 
 func startNonce() string {
