@@ -74,6 +74,11 @@ func checkRoot(root string) error {
 	return err
 }
 
+// LocalRoot returns the local directory a non-S3 root names (a path, or a
+// file:// URL as -sink.root accepts it), or an error naming what is
+// unsupported.
+func LocalRoot(root string) (string, error) { return parseRoot(root) }
+
 // parseRoot returns the local directory of a non-S3 root, or an error
 // naming what is unsupported.
 func parseRoot(root string) (string, error) {

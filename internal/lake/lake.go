@@ -147,34 +147,24 @@ func LocalDir(root string) (string, error) {
 	if strings.TrimSpace(root) == "" {
 		return "", errors.New("lake root is empty")
 	}
-	if !strings.Contains(root, "://") {
-		return root, nil
-	}
-	u, err := url.Parse(root)
-	if err != nil {
-		return "", fmt.Errorf("lake root %q: %w", root, err)
-	}
-	switch u.Scheme {
-	case "file":
-		p := u.Path
-		switch u.Host {
-		case "", "localhost":
-		case ".", "..":
-			p = u.Host + u.Path // file://./relative/path
-		default:
-			return "", fmt.Errorf("lake root %q: file URLs name a local path (file:///abs/path or file://./rel/path), not host %q", root, u.Host)
+	if strings.HasPrefix(strings.ToLower(root), "s3://") {
+		shown := root
+		if u, err := url.Parse(root); err == nil {
+			shown = u.Redacted()
 		}
-		if p == "" {
-			return "", fmt.Errorf("lake root %q: no path", root)
-		}
-		return p, nil
-	case "s3":
 		return "", fmt.Errorf("lake root %s: %w: the DuckDB linked into sillage has no httpfs extension and downloads none. "+
 			"Read an S3 lake with the duckdb CLI (INSTALL httpfs; CREATE SECRET (TYPE s3, …); "+
 			"read_parquet('s3://…/events/**/[!._]*.parquet', hive_partitioning = true)), or copy it to a folder "+
-			"(aws s3 sync, rclone) and point -sink.root there: see README, \"Reading the lake\"", u.Redacted(), ErrNotLocal)
+			"(aws s3 sync, rclone) and point -sink.root there: see README, \"Reading the lake\"", shown, ErrNotLocal)
 	}
-	return "", fmt.Errorf("lake root %q: %w: unsupported scheme %q (want a path or file://)", root, ErrNotLocal, u.Scheme)
+	dir, err := sink.LocalRoot(root)
+	if err != nil {
+		if strings.Contains(err.Error(), "unsupported scheme") {
+			return "", fmt.Errorf("lake root: %w: %w", ErrNotLocal, err)
+		}
+		return "", fmt.Errorf("lake root: %w", err)
+	}
+	return dir, nil
 }
 
 // hasParquet tells whether dir holds a visible .parquet file at any depth.
