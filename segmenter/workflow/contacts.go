@@ -138,23 +138,9 @@ func (c *contacts) start(ctx context.Context) (<-chan error, error) {
 
 // tableCatchUp reads the contacts topic up to its current end.
 func (c *contacts) tableCatchUp(ctx context.Context, table *kgo.Client) error {
-	// A topic just created can take a moment to be known to every broker.
-	var ends kadm.ListedOffsets
-	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		var err error
-		ends, err = c.adm.ListEndOffsets(ctx, c.topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) {
-			return err
-		}
-		if serr := sleepCtx(ctx, wait); serr != nil {
-			return err
-		}
+	ends, err := topicEnds(ctx, c.adm, c.topic)
+	if err != nil {
+		return err
 	}
 	for !c.tableAt(ends) {
 		fs := table.PollFetches(ctx)
@@ -494,6 +480,27 @@ func (c *contacts) fedAt(ends kadm.ListedOffsets, committed kadm.OffsetResponses
 		ok = false
 	})
 	return ok
+}
+
+// topicEnds lists a topic's end offsets. A topic just created can take a
+// moment to be known to every broker: that is retried, with a backoff
+// doubling up to a second, until ctx ends.
+func topicEnds(ctx context.Context, adm *kadm.Client, topic string) (kadm.ListedOffsets, error) {
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			return ends, nil
+		}
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) {
+			return nil, err
+		}
+		if serr := sleepCtx(ctx, wait); serr != nil {
+			return nil, err
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sillage/sillage/internal/kafka"
@@ -156,22 +154,9 @@ func (r *runs) apply(fs kgo.Fetches) {
 // called before each batch, so that an instance taking over partitions
 // decides on what the previous owner wrote.
 func (r *runs) catchUp(ctx context.Context) error {
-	var ends kadm.ListedOffsets
-	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		var err error
-		ends, err = r.adm.ListEndOffsets(ctx, r.topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) {
-			return err
-		}
-		if serr := sleepCtx(ctx, wait); serr != nil {
-			return err
-		}
+	ends, err := topicEnds(ctx, r.adm, r.topic)
+	if err != nil {
+		return err
 	}
 	for {
 		r.mu.Lock()
